@@ -1,0 +1,63 @@
+"""spectrum-tools: bulk workflow-status updates for Spectrum orders, from pandas and Jupyter.
+
+The pipeline, one module per stage::
+
+    read_updates -> validate_updates -> plan_updates -> send_updates -> results / reports
+
+Only the names in ``__all__`` are public; everything else may change without notice.
+"""
+
+from spectrum_tools.errors import (
+    APIError,
+    AuthenticationError,
+    ColumnError,
+    ConfigError,
+    ForbiddenError,
+    InsecureURLError,
+    JournalError,
+    NotFoundError,
+    RateLimitedError,
+    RunStoppedError,
+    ServerError,
+    SpectrumError,
+    SpreadsheetError,
+    TransportError,
+    UnexpectedResponseError,
+)
+from spectrum_tools.planning import Plan, Request, plan_updates
+from spectrum_tools.schema import Outcome
+from spectrum_tools.sheets import list_sheets, read_updates, write_table
+from spectrum_tools.statuses import WorkflowStatus, normalise_status
+from spectrum_tools.validation import problem_counts, validate_updates
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ColumnError",
+    "ConfigError",
+    "ForbiddenError",
+    "InsecureURLError",
+    "JournalError",
+    "NotFoundError",
+    "Outcome",
+    "Plan",
+    "RateLimitedError",
+    "Request",
+    "RunStoppedError",
+    "ServerError",
+    "SpectrumError",
+    "SpreadsheetError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "WorkflowStatus",
+    "__version__",
+    "list_sheets",
+    "normalise_status",
+    "plan_updates",
+    "problem_counts",
+    "read_updates",
+    "validate_updates",
+    "write_table",
+]

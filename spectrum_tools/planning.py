@@ -1,0 +1,298 @@
+"""Group validated rows into one status-update request per purchase order. Pure: no I/O.
+
+A :class:`Plan` is everything a run will do, computed before anything is sent: the
+requests (one per order, carrying all its line items, in exactly the API's JSON shape),
+the orders held back because a row of theirs is invalid, and the orders skipped because an
+earlier run already applied them. A dry run is just the plan.
+
+Grouping is vectorised (factorize + stable sort): no Python loop over ``groupby`` groups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from spectrum_tools.schema import (
+    DETAILS,
+    LINE_COUNT,
+    LINE_ID,
+    OUTCOME,
+    PAYLOAD,
+    PO,
+    PROBLEM,
+    SOURCE_ROW,
+    SOURCE_ROWS,
+    STATUS,
+    VALID,
+    LineItem,
+    Outcome,
+    StatusUpdate,
+)
+from spectrum_tools.validation import validate_updates
+
+__all__ = ["Plan", "Request", "plan_updates"]
+
+_ORDER_COLUMNS = [PO, LINE_COUNT, SOURCE_ROWS]
+_SET_ASIDE_COLUMNS = [PO, OUTCOME, LINE_COUNT, SOURCE_ROWS, DETAILS]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One ``PUT /api/order/status`` call: a purchase order and all its line items."""
+
+    purchase_order: str
+    line_items: tuple[LineItem, ...]
+    source_rows: str
+
+    @property
+    def body(self) -> StatusUpdate:
+        """The JSON body, exactly as the API documents it."""
+        return {"purchaseOrderNumber": self.purchase_order, "lineItems": list(self.line_items)}
+
+    @property
+    def line_count(self) -> int:
+        """How many line items the request carries."""
+        return len(self.line_items)
+
+    def without(self, ids: set[str]) -> Request:
+        """The same request minus the given line-item ids (for a re-send without missing ids)."""
+        kept = tuple(li for li in self.line_items if li["recipeSetReadableId"] not in ids)
+        return replace(self, line_items=kept)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The requests a run will send, and the orders it will not send, with reasons.
+
+    Build one with :func:`plan_updates`. A plan is immutable and cheap to inspect.
+
+    Attributes
+    ----------
+    rows
+        The validated rows (the analyst's own rows, with ``valid`` and ``problem``).
+    orders
+        One row per request, in the order orders first appear in the sheet:
+        ``purchaseOrderNumber``, ``line_count``, ``source_rows``.
+    set_aside
+        Orders that will not be sent: ``outcome`` is ``invalid`` (a row failed
+        validation) or ``skipped`` (already applied), with ``details`` saying why.
+    send_partial_orders
+        Whether valid rows of orders with invalid rows are sent anyway.
+    """
+
+    rows: pd.DataFrame
+    orders: pd.DataFrame
+    set_aside: pd.DataFrame
+    send_partial_orders: bool = False
+    _ids: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
+    _statuses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
+    _bounds: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, dtype=np.int64))
+
+    @property
+    def request_count(self) -> int:
+        """How many HTTP requests sending this plan takes (one per order)."""
+        return len(self.orders)
+
+    def __len__(self) -> int:
+        return self.request_count
+
+    def __repr__(self) -> str:
+        held = (self.set_aside[OUTCOME] == Outcome.INVALID).sum()
+        skipped = (self.set_aside[OUTCOME] == Outcome.SKIPPED).sum()
+        return (
+            f"<Plan: {self.request_count} requests for {len(self.rows)} rows; "
+            f"{held} orders held back as invalid, {skipped} skipped>"
+        )
+
+    def request(self, index: int) -> Request:
+        """The ``index``-th request of the plan."""
+        start, stop = int(self._bounds[index]), int(self._bounds[index + 1])
+        items = tuple(
+            LineItem(recipeSetReadableId=i, workflowStatus=s)
+            for i, s in zip(self._ids[start:stop], self._statuses[start:stop], strict=True)
+        )
+        return Request(
+            purchase_order=str(self.orders[PO].iat[index]),
+            line_items=items,
+            source_rows=str(self.orders[SOURCE_ROWS].iat[index]),
+        )
+
+    def requests(self) -> Iterator[Request]:
+        """Every request, in plan order (built lazily: a million rows cost nothing up front)."""
+        for index in range(self.request_count):
+            yield self.request(index)
+
+    def preview(self, limit: int | None = None) -> pd.DataFrame:
+        """One row per request with its JSON ``payload``, for eyes and notebooks.
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P1"],
+        ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"],
+        ...     "workflowStatus": ["completed", "on hold"]})
+        >>> plan_updates(rows).preview().loc[0, "payload"]
+        '{"purchaseOrderNumber": "P1", "lineItems": [{"recipeSetReadableId": "AAAA1111", "workflowStatus": "completed"}, {"recipeSetReadableId": "BBBB2222", "workflowStatus": "on-hold"}]}'
+        """  # noqa: E501
+        count = self.request_count if limit is None else min(limit, self.request_count)
+        out = self.orders.head(count).copy()
+        out[PAYLOAD] = [json.dumps(self.request(i).body) for i in range(count)]
+        return out.reset_index(drop=True)
+
+    def summary(self) -> dict[str, int]:
+        """Counts for a one-screen summary: rows, valid/invalid rows, orders, requests."""
+        valid = int(self.rows[VALID].sum()) if len(self.rows) else 0
+        outcome = self.set_aside[OUTCOME]
+        return {
+            "rows": len(self.rows),
+            "valid_rows": valid,
+            "invalid_rows": len(self.rows) - valid,
+            "orders": self.request_count + len(self.set_aside),
+            "orders_held_invalid": int((outcome == Outcome.INVALID).sum()),
+            "orders_skipped": int((outcome == Outcome.SKIPPED).sum()),
+            "requests": self.request_count,
+        }
+
+    def skip(self, details: Mapping[str, str]) -> Plan:
+        """A new plan without the given orders, which are set aside as ``skipped``.
+
+        Parameters
+        ----------
+        details
+            Purchase order -> why it is skipped (e.g. "already applied by run 12").
+        """
+        if not details:
+            return self
+        keep = ~self.orders[PO].isin(list(details)).to_numpy()
+        gone = self.orders.loc[~keep].copy()
+        gone[OUTCOME] = Outcome.SKIPPED.value
+        gone[DETAILS] = gone[PO].map(details)
+        sizes = np.diff(self._bounds)
+        kept_lines = np.repeat(keep, sizes)
+        bounds = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
+        return replace(
+            self,
+            orders=self.orders.loc[keep].reset_index(drop=True),
+            set_aside=pd.concat([self.set_aside, gone[_SET_ASIDE_COLUMNS]], ignore_index=True),
+            _ids=self._ids[kept_lines],
+            _statuses=self._statuses[kept_lines],
+            _bounds=bounds,
+        )
+
+
+def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Plan:
+    """Turn update rows into one request per purchase order.
+
+    Parameters
+    ----------
+    rows
+        Rows from :func:`spectrum_tools.read_updates`, validated or not (they are
+        validated first when they have no ``valid`` column).
+    send_partial_orders
+        By default an order with any invalid row is held back whole, so a sheet is never
+        half-applied. When True, the valid rows of such orders are sent anyway.
+
+    Returns
+    -------
+    Plan
+        The requests, in the order their purchase orders first appear, each carrying all
+        the order's distinct valid line items; plus the orders set aside with reasons.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2", "P1", "P3"],
+    ...     "recipeSetReadableId": ["AAAA1111", "CCCC3333", "BBBB2222", ""],
+    ...     "workflowStatus": ["completed", "in progress", "on hold", "approved"]})
+    >>> plan = plan_updates(rows)
+    >>> plan.orders.to_dict("records")
+    [{'purchaseOrderNumber': 'P1', 'line_count': 2, 'source_rows': '2,4'}, {'purchaseOrderNumber': 'P2', 'line_count': 1, 'source_rows': '3'}]
+    >>> plan.set_aside.loc[0, ["purchaseOrderNumber", "outcome", "details"]].tolist()
+    ['P3', 'invalid', 'row 5: blank recipeSetReadableId']
+    """  # noqa: E501
+    validated = rows if VALID in rows.columns else validate_updates(rows)
+    valid = validated[VALID].to_numpy(bool)
+    po = validated[PO].to_numpy(dtype=object)
+    source = validated[SOURCE_ROW].to_numpy()
+
+    invalid_pos = pd.unique(po[~valid])
+    in_bad_order = np.asarray(pd.Series(po).isin(invalid_pos).to_numpy(bool))
+    sendable = valid & (po != "")
+    if not send_partial_orders:
+        sendable &= ~in_bad_order
+
+    # Orders set aside as invalid: every row of an order with an invalid row (or, with
+    # send_partial_orders, orders none of whose rows is sendable).
+    if send_partial_orders:
+        sent_pos = pd.unique(po[sendable])
+        held_mask = in_bad_order & ~pd.Series(po).isin(sent_pos).to_numpy(bool)
+        partial_mask = in_bad_order & ~held_mask & ~valid
+    else:
+        held_mask = in_bad_order
+        partial_mask = np.zeros(len(po), dtype=bool)
+    reported = held_mask | partial_mask
+    set_aside = _held_orders(validated.loc[reported], partial_mask[reported])
+
+    # Sendable line items, duplicates folded into their first row, grouped by order.
+    lines = validated.loc[sendable, [PO, LINE_ID, STATUS, SOURCE_ROW]]
+    first = ~lines.duplicated([PO, LINE_ID], keep="first").to_numpy()
+    codes, uniques = pd.factorize(lines[PO].to_numpy(dtype=object))
+    order = np.argsort(codes, kind="stable")
+    all_rows = _join_groups(codes, source[sendable], len(uniques))
+
+    kept = order[first[order]]
+    line_counts = np.bincount(codes[kept], minlength=len(uniques))
+    bounds = np.concatenate([[0], np.cumsum(line_counts)]).astype(np.int64)
+    orders = pd.DataFrame(
+        {PO: pd.Series(uniques, dtype=object), LINE_COUNT: line_counts, SOURCE_ROWS: all_rows}
+    )
+    return Plan(
+        rows=validated,
+        orders=orders[_ORDER_COLUMNS],
+        set_aside=set_aside,
+        send_partial_orders=send_partial_orders,
+        _ids=lines[LINE_ID].to_numpy(dtype=object)[kept],
+        _statuses=lines[STATUS].to_numpy(dtype=object)[kept],
+        _bounds=bounds,
+    )
+
+
+def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> list[str]:
+    """Join ``values`` per group code (first-seen order kept within each group)."""
+    order = np.argsort(codes, kind="stable")
+    text = [str(v) for v in values[order]]
+    stops = np.cumsum(np.bincount(codes, minlength=groups))
+    starts = np.concatenate([[0], stops[:-1]])
+    return [sep.join(text[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
+
+
+def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
+    """Orders not sent because of invalid rows, with the row problems as details.
+
+    ``partial`` marks invalid rows of orders whose valid rows are sent anyway
+    (``send_partial_orders``): they are reported, but their order is not set aside.
+    """
+    held = rows.loc[~partial]
+    if held.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _SET_ASIDE_COLUMNS})
+    codes, uniques = pd.factorize(held[PO].to_numpy(dtype=object))
+    n = len(uniques)
+    all_rows = _join_groups(codes, held[SOURCE_ROW].to_numpy(), n)
+    bad = ~held[VALID].to_numpy(bool)
+    notes = np.array(
+        [f"row {r}: {p}" for r, p in zip(held[SOURCE_ROW], held[PROBLEM], strict=True)],
+        dtype=object,
+    )
+    details = _join_groups(codes[bad], notes[bad], n, sep="; ")
+    return pd.DataFrame(
+        {
+            PO: pd.Series(uniques, dtype=object),
+            OUTCOME: Outcome.INVALID.value,
+            LINE_COUNT: np.bincount(codes, minlength=n),
+            SOURCE_ROWS: all_rows,
+            DETAILS: details,
+        }
+    )[_SET_ASIDE_COLUMNS]
