@@ -7,6 +7,8 @@ The pipeline, one module per stage::
 Only the names in ``__all__`` are public; everything else may change without notice.
 """
 
+from spectrum_tools.client import SpectrumClient
+from spectrum_tools.dispatch import SendOptions, line_results, send_updates
 from spectrum_tools.errors import (
     APIError,
     AuthenticationError,
@@ -47,17 +49,21 @@ __all__ = [
     "Request",
     "RunStoppedError",
     "ServerError",
+    "SendOptions",
+    "SpectrumClient",
     "SpectrumError",
     "SpreadsheetError",
     "TransportError",
     "UnexpectedResponseError",
     "WorkflowStatus",
     "__version__",
+    "line_results",
     "list_sheets",
     "normalise_status",
     "plan_updates",
     "problem_counts",
     "read_updates",
+    "send_updates",
     "validate_updates",
     "write_table",
 ]

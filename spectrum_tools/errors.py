@@ -29,6 +29,8 @@ code, the purchase order number and Spectrum's ``details`` text only.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "APIError",
     "AuthenticationError",
@@ -169,7 +171,18 @@ class UnexpectedResponseError(APIError):
 
 
 class RunStoppedError(SpectrumError, RuntimeError):
-    """A whole run was stopped (for example by 401/403 before any request succeeded)."""
+    """A whole run was stopped (for example by 401/403 before any request succeeded).
+
+    Attributes
+    ----------
+    results
+        The run's per-order results frame (unsent orders ``pending``), when there is one:
+        nothing the analyst sent is lost because the run stopped.
+    """
+
+    def __init__(self, message: str, *, results: Any = None) -> None:
+        self.results = results
+        super().__init__(message)
 
 
 class JournalError(SpectrumError, RuntimeError):
