@@ -264,8 +264,9 @@ def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = 
     """Join ``values`` per group code (first-seen order kept within each group)."""
     order = np.argsort(codes, kind="stable")
     text = [str(v) for v in values[order]]
-    stops = np.cumsum(np.bincount(codes, minlength=groups))
-    starts = np.concatenate([[0], stops[:-1]])
+    sizes = np.bincount(codes, minlength=groups)
+    stops = np.cumsum(sizes)
+    starts = stops - sizes
     return [sep.join(text[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, SOURCE_ROW, SOURCE_S
 __all__ = [
     "COLUMN_ALIASES",
     "Source",
+    "cell_text",
     "list_sheets",
     "read_updates",
     "resolve_columns",
@@ -81,7 +83,7 @@ _MAX_ZIP_RATIO = 200
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # A CSV cell that was escaped on export (see write_table) is unescaped on read.
-_ESCAPED = re.compile(r"^'[=+\-@\t\r]")
+_ESCAPED = re.compile(r"^'+[=+\-@\t\r]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -304,15 +306,19 @@ def _xlsx_grids(
             )
         return [_grid(_sheet_rows(book, sheet, label), label, sheet)]
     visible = [m.name for m in book.sheets_metadata if _is_visible_worksheet(m)]
-    reasons = []
+    heads = {}
     for name in visible:
         head = _sheet_rows(book, name, label, nrows=_HEADER_SCAN_ROWS)
         if _find_header(head, columns)[0] is not None:
             return [_grid(_sheet_rows(book, name, label), label, name)]
-        reasons.append(repr(name))
+        heads[name] = head
+    if len(heads) == 1:  # one sheet: say exactly what it lacks, as for a CSV
+        name, head = next(iter(heads.items()))
+        _grid_to_frame([_grid(head, label, name)], columns)
     raise ColumnError(
         "no sheet has the columns purchaseOrderNumber, recipeSetReadableId and workflowStatus "
-        f"(sheets: {', '.join(reasons) or 'none visible'}); pick one with sheet=/--sheet",
+        f"(sheets: {', '.join(map(repr, heads)) or 'none visible'}); pick one with --sheet "
+        "/ sheet= to see what it lacks",
         file=label,
     )
 
@@ -326,7 +332,7 @@ def _sheet_rows(book: Any, name: str, label: str, nrows: int | None = None) -> l
         raise SpreadsheetError(
             f"the sheet cannot be read ({type(exc).__name__})", file=label, sheet=name
         ) from None
-    rows = [[_cell_text(v) for v in row] for row in raw]
+    rows = [[cell_text(v) for v in row] for row in raw]
     # A merged cell shows its value across the whole area; the analyst reads it that way.
     for (r0, c0), (r1, c1) in merged:
         if r0 >= len(rows) or c0 >= len(rows[r0]):
@@ -344,8 +350,14 @@ def _grid(rows: list[list[str]], label: str, sheet: str) -> _Grid:
     return _Grid(frame, label, sheet)
 
 
-def _cell_text(value: object) -> str:
-    """Render one cell as the text an analyst means by it."""
+def cell_text(value: object) -> str:
+    """Render one cell as the text an analyst means by it.
+
+    Examples
+    --------
+    >>> cell_text(12345678.0), cell_text(float('nan')), cell_text(True), cell_text(1.5)
+    ('12345678', '', 'TRUE', '1.5')
+    """
     if isinstance(value, str):
         return value
     if value is None:
@@ -355,7 +367,9 @@ def _cell_text(value: object) -> str:
     if isinstance(value, float):
         if value != value:  # NaN: an empty cell of a float column
             return ""
-        if value.is_integer() and abs(value) < 1e15:
+        # Whole numbers up to 2**53 are exact; beyond that Excel already lost digits, and
+        # the scientific repr makes validation flag the id instead of sending garbage.
+        if value.is_integer() and abs(value) <= 2**53:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
@@ -391,14 +405,15 @@ def _sniff_delimiter(text: str) -> tuple[str, int]:
     lines = [ln for ln in text[:65536].splitlines()[:30] if ln.strip()]
     best, best_score, best_width = ",", (0, 0), 1
     for delim in (",", ";", "\t", "|"):
-        counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
-        widest = max(counts, default=1)
-        if widest < 2:
+        counts = Counter(len(r) for r in csv.reader(lines, delimiter=delim))
+        # The usual width: title rows above the header may be narrower, and a row wider
+        # than the rest is an error the parser reports with its row number.
+        width, consistent = max(counts.items(), key=lambda kv: (kv[1], kv[0]), default=(1, 0))
+        if width < 2:
             continue
-        consistent = sum(1 for c in counts if c == widest)
-        score = (consistent, widest)
+        score = (consistent, width)
         if score > best_score:
-            best, best_score, best_width = delim, score, widest
+            best, best_score, best_width = delim, score, width
     return best, best_width
 
 
@@ -547,7 +562,7 @@ def _from_frame(df: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataF
 
 
 def _text_column(values: pd.Series) -> list[str]:
-    return [v if type(v) is str else _cell_text(v) for v in values.tolist()]
+    return [v if type(v) is str else cell_text(v) for v in values.tolist()]
 
 
 # --------------------------------------------------------------------------- writing
@@ -555,7 +570,9 @@ def _text_column(values: pd.Series) -> list[str]:
 
 def _excel_safe(value: str) -> str:
     """Escape text that Excel would run as a formula when it opens a CSV."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    if value.startswith(_FORMULA_START) or _ESCAPED.match(value):
+        return "'" + value  # read_updates strips exactly one leading quote back off
+    return value
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -581,7 +598,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
             safe[col] = [_excel_safe(v) if isinstance(v, str) else v for v in safe[col].tolist()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    safe.to_csv(target, index=False, encoding="utf-8-sig")
+    # CRLF as Excel writes it; it also makes pandas quote a cell holding a bare CR.
+    safe.to_csv(target, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return target
 
 
@@ -650,7 +668,7 @@ def _xlsx_cell(ws: Any, value: object) -> Any:
         return value
     if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
         return _xlsx_cell(ws, value.item())
-    text = value if isinstance(value, str) else _cell_text(value)
+    text = value if isinstance(value, str) else cell_text(value)
     cell = WriteOnlyCell(ws, value=text)
     # openpyxl treats "=..." as a formula; a typed string cell is never executed.
     cell.data_type = "s"

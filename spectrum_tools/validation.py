@@ -12,6 +12,7 @@ import pandas as pd
 
 from spectrum_tools.errors import ColumnError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
+from spectrum_tools.sheets import cell_text
 from spectrum_tools.statuses import normalise_status, suggest_status
 
 __all__ = ["problem_counts", "validate_updates"]
@@ -181,7 +182,7 @@ def _is_value(v: object) -> bool:
 def _trimmed(values: pd.Series) -> pd.Series:
     text = values.astype(object).where(values.notna(), "")
     if pd.api.types.infer_dtype(text, skipna=False) != "string":
-        text = text.map(lambda v: v if isinstance(v, str) else str(v))
+        text = text.map(cell_text)  # 12345678.0 from a float column is "12345678"
     return text.str.strip().str.strip(_INVISIBLE).str.strip().astype(object)
 
 

@@ -188,11 +188,6 @@ def test_conflict_holds_back_the_order() -> None:
     assert "conflict" in plan.set_aside.loc[0, "details"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: plan_updates raises ValueError('zip() argument 2 is shorter than argument 1') "
-    "when no row is sendable (planning._join_groups with zero groups builds starts=[0])",
-)
 @pytest.mark.parametrize(
     "frame",
     [
@@ -209,11 +204,6 @@ def test_plan_with_nothing_to_send(frame: pd.DataFrame) -> None:
     assert plan.summary()["requests"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a header-only sheet (zero rows) crashes plan_updates with a ValueError "
-    "from planning._join_groups",
-)
 def test_header_only_csv_plans_to_nothing(tmp_path: Path) -> None:
     path = tmp_path / "header.csv"
     path.write_bytes(b"PO Number,Recipe Set ID,New Status\r\n")

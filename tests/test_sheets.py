@@ -148,11 +148,6 @@ def test_xlsx_source_row_and_sheet(typed_book: Path) -> None:
     assert list(df.columns[:3]) == KEYS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 16-digit numeric cell is read as '1234567890123450.0' (sheets._cell_text "
-    "uses repr() for |value| >= 1e15) and validation does not flag it",
-)
 def test_xlsx_large_numeric_id_never_gets_dot_zero(tmp_path: Path) -> None:
     path = make_xlsx(
         tmp_path / "big.xlsx", {"S": [HEADER, ["PO-1", 1234567890123450, "completed"]]}
@@ -227,12 +222,6 @@ def test_no_sheet_with_the_columns_is_a_column_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.badinput
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with the default sheet, a workbook whose only data sheet lacks a column says "
-    "'no sheet has the columns ...' without naming what is missing or what was found "
-    "(sheets._xlsx_grids raise ColumnError)",
-)
 def test_missing_column_in_workbook_names_missing_and_found(tmp_path: Path) -> None:
     path = make_xlsx(
         tmp_path / "one.xlsx", {"Sheet1": [["PO Number", "Recipe Set ID", "Stat"], ["P", "A", "x"]]}
@@ -413,12 +402,6 @@ def test_csv_ragged_row_is_an_error_naming_the_row(tmp_path: Path) -> None:
 
 
 @pytest.mark.badinput
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a row with an extra cell within the first 30 lines is silently accepted as an "
-    "unnamed extra column (sheets._sniff_delimiter takes the widest row as the width), while "
-    "the same row further down is an error",
-)
 def test_csv_ragged_row_near_the_top_is_an_error_too(tmp_path: Path) -> None:
     path = tmp_path / "short.csv"
     path.write_bytes(b"PO,Recipe Set ID,Status\nP1,A1,completed\nP2,B2,in progress,step 1\n")
@@ -740,23 +723,12 @@ def test_round_trip_keeps_every_id_byte_for_byte(tmp_path: Path, suffix: str) ->
     assert back[PO].tolist() == [f"PO-{i}" for i in range(len(values))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the CSV escape is not reversible: a cell that already starts with ' and a "
-    "formula character ('-5) is written unchanged and read back as -5 (sheets._excel_safe "
-    "does not escape a leading apostrophe)",
-)
 def test_csv_round_trip_keeps_a_leading_apostrophe(tmp_path: Path) -> None:
     values = ["'-5", "'=x"]
     back = read_updates(write_table(table(values), tmp_path / "apos.csv"))
     assert back[LINE_ID].tolist() == values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: write_table writes a cell holding a bare carriage return unquoted (pandas "
-    "to_csv with lineterminator '\\n'), so reading the CSV back splits that row in two",
-)
 def test_csv_round_trip_with_a_carriage_return_in_a_note(tmp_path: Path) -> None:
     frame = table(["AAAA1111", "BBBB2222"])
     frame["Notes"] = ["old mac\rnote", "x"]

@@ -187,11 +187,6 @@ def test_id_with_inner_space_is_invalid() -> None:
     assert LINE_ID in out.loc[0, "problem"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validate_updates/plan_updates stringify a float id column with str(), so a "
-    "DataFrame handed straight to plan_updates sends '12345678.0' (validation._trimmed)",
-)
 def test_float_ids_in_a_frame_are_never_sent_with_dot_zero() -> None:
     frame = pd.DataFrame(
         {PO: ["PO-1", "PO-2"], LINE_ID: [12345678.0, np.nan], STATUS: ["completed", "approved"]}
