@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         "--base-url",
         help="the environment, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)",
     )
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        help="a named environment from the environments file, or 'sandbox' (a bundled one)",
+    )
+    p.add_argument(
+        "--environments",
+        type=Path,
+        metavar="FILE",
+        help="environments file (default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
+    )
     p.add_argument("--sheet")
     p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
     p.add_argument(
@@ -167,7 +178,23 @@ def _print_plan_summary(plan: Plan) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    client = SpectrumClient(args.base_url)
+    if args.env is None:
+        return _send_with(args, SpectrumClient(args.base_url))
+    from spectrum_tools.environments import connect, environments_file, load_environments
+
+    if args.base_url:
+        raise ConfigError("give --env or --base-url, not both")
+    path, required = environments_file(args.environments, os.environ)
+    known = load_environments(path, missing_ok=not required)
+    if args.env not in known:
+        raise ConfigError(f"no environment {args.env!r} (known: {', '.join(known)}; file {path})")
+    with connect(known[args.env]) as connection:
+        if connection.sandbox is not None:
+            _out(f"Sandbox started on {connection.client.base_url} for this run")
+        return _send_with(args, connection.client)
+
+
+def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     options = SendOptions(max_per_minute=args.max_per_minute, workers=args.workers)
     rows = read_updates(args.file, sheet=args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)

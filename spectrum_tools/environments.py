@@ -1,0 +1,360 @@
+"""Named Spectrum environments: the bundled sandbox, plus those in a team's TOML file.
+
+I/O: reads the environments file; :func:`connect` starts the bundled sandbox (a loopback
+socket and a SQLite store) when the environment is ``sandbox``. Nothing happens at import.
+
+An environment is a name, a base URL and whether it is production. Teams keep the list in
+a small TOML file, so nobody pastes host names around and production is always marked::
+
+    # spectrum-environments.toml
+    [environments.staging]
+    base_url = "https://staging.spectrum.example.com"
+    production = false
+
+    [environments.production]
+    base_url = "https://spectrum.example.com"
+    production = true
+    description = "the real thing"
+
+``production`` defaults to **true** when it is left out: an environment nobody marked is
+treated with production's care (a confirmation before sending), never the other way round.
+
+The built-in ``sandbox`` environment needs no file: :func:`connect` starts a
+:class:`~spectrum_tools.sandbox.SandboxServer` in this process on a free loopback port.
+
+Which file: the edges (CLI, widgets, notebooks) call :func:`environments_file`, which takes
+an explicit path, else ``SPECTRUM_ENVIRONMENTS`` from the mapping they pass, else
+``./spectrum-environments.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from spectrum_tools.client import SpectrumClient, check_base_url
+from spectrum_tools.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spectrum_tools.sandbox import SandboxServer, SandboxSettings
+
+__all__ = [
+    "DEFAULT_ENVIRONMENTS_FILE",
+    "ENVIRONMENTS_VARIABLE",
+    "SANDBOX",
+    "Connection",
+    "Environment",
+    "connect",
+    "custom_environment",
+    "environments_file",
+    "load_environments",
+]
+
+SANDBOX: Final = "sandbox"
+DEFAULT_ENVIRONMENTS_FILE: Final = "spectrum-environments.toml"
+ENVIRONMENTS_VARIABLE: Final = "SPECTRUM_ENVIRONMENTS"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_KEYS: Final = {"base_url": str, "production": bool, "description": str}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One Spectrum environment.
+
+    Attributes
+    ----------
+    name
+        What people call it (``staging``, ``production``); typed to confirm a production run.
+    base_url
+        ``https://host``; ``None`` for the built-in sandbox until it runs.
+    production
+        Whether sending here changes real orders (the widgets and CLI ask for confirmation).
+    description
+        A free-text note shown next to the name.
+    is_sandbox
+        Whether this is the bundled local sandbox (started by :func:`connect`).
+
+    Examples
+    --------
+    >>> Environment("staging", "https://staging.example.com", production=False).is_sandbox
+    False
+    """
+
+    name: str
+    base_url: str | None
+    production: bool = True
+    description: str = ""
+    is_sandbox: bool = False
+
+    @property
+    def host(self) -> str:
+        """The host name (``""`` for the sandbox before it runs)."""
+        return urlsplit(self.base_url).netloc if self.base_url else ""
+
+    def label(self) -> str:
+        """A one-line label for menus: name, host and a PRODUCTION mark.
+
+        Examples
+        --------
+        >>> Environment("prod", "https://spectrum.example.com").label()
+        'prod: spectrum.example.com (PRODUCTION)'
+        """
+        if self.is_sandbox:
+            return f"{self.name}: local sandbox, nothing real changes"
+        mark = " (PRODUCTION)" if self.production else ""
+        note = f", {self.description}" if self.description else ""
+        return f"{self.name}: {self.host}{note}{mark}"
+
+
+def _sandbox() -> Environment:
+    return Environment(
+        SANDBOX,
+        None,
+        production=False,
+        description="bundled local sandbox, started on demand",
+        is_sandbox=True,
+    )
+
+
+def custom_environment(base_url: str) -> Environment:
+    """An environment for a URL typed by hand, named after its host.
+
+    It is treated as production (nobody said otherwise), so sending asks for the host name.
+
+    Raises
+    ------
+    ConfigError
+        The URL is not usable (see :func:`~spectrum_tools.client.check_base_url`).
+
+    Examples
+    --------
+    >>> env = custom_environment("https://spectrum.example.com/")
+    >>> env.name, env.base_url, env.production
+    ('spectrum.example.com', 'https://spectrum.example.com', True)
+    """
+    url = check_base_url(base_url)
+    return Environment(urlsplit(url).netloc, url, production=True, description="custom URL")
+
+
+def environments_file(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Path, bool]:
+    """Decide which environments file to read, for the edges that read the environment.
+
+    Parameters
+    ----------
+    explicit
+        A path given on the command line or to the widget.
+    environ
+        Where to look for ``SPECTRUM_ENVIRONMENTS`` (the edge passes ``os.environ``).
+
+    Returns
+    -------
+    (path, required)
+        ``required`` is False only for the default ``./spectrum-environments.toml``, which
+        may be absent (then only the sandbox is offered).
+
+    Examples
+    --------
+    >>> environments_file("team.toml", {})
+    (PosixPath('team.toml'), True)
+    >>> environments_file(None, {})[1]
+    False
+    """
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit), True
+    named = (environ or {}).get(ENVIRONMENTS_VARIABLE, "")
+    if named:
+        return Path(named), True
+    return Path.cwd() / DEFAULT_ENVIRONMENTS_FILE, False
+
+
+def load_environments(
+    path: str | os.PathLike[str] | None, *, missing_ok: bool = False
+) -> dict[str, Environment]:
+    """Read the named environments from a TOML file, after the built-in ``sandbox``.
+
+    Parameters
+    ----------
+    path
+        The file; ``None`` gives the sandbox alone.
+    missing_ok
+        Whether a missing file is fine (the default location need not exist).
+
+    Returns
+    -------
+    dict
+        Name -> :class:`Environment`: ``sandbox`` first, then the file's in file order.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and the key: unreadable file, bad TOML, unknown key, a
+        value of the wrong type, a bad URL, or the reserved name ``sandbox``.
+
+    Examples
+    --------
+    >>> list(load_environments(None))
+    ['sandbox']
+    """
+    found: dict[str, Environment] = {SANDBOX: _sandbox()}
+    if path is None:
+        return found
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            return found
+        raise ConfigError(f"{file}: no such environments file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{file}: cannot read the environments file ({reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {' '.join(str(exc).split())}") from None
+    for key in data:
+        if key != "environments":
+            raise ConfigError(f"{file}: {key}: unknown key (expected [environments.NAME] tables)")
+    tables = data.get("environments", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{file}: environments: must be a table of [environments.NAME]")
+    for name, entry in tables.items():
+        found[name] = _environment(file, name, entry)
+    return found
+
+
+def _environment(file: Path, name: str, entry: Any) -> Environment:
+    where = f"{file}: environments.{name}"
+    if name == SANDBOX:
+        raise ConfigError(f"{where}: 'sandbox' is built in; give this environment another name")
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: a name is letters, digits, '-', '_' or '.' (it is typed to confirm)"
+        )
+    if not isinstance(entry, dict):
+        raise ConfigError(f'{where}: must be a table with base_url = "https://..."')
+    for key, value in entry.items():
+        kind = _KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(_KEYS)})")
+        if not isinstance(value, kind):
+            want = "true or false" if kind is bool else "a quoted string"
+            raise ConfigError(f"{where}.{key}: must be {want}, not {value!r}")
+    if "base_url" not in entry:
+        raise ConfigError(f'{where}.base_url: missing (e.g. base_url = "https://host")')
+    try:
+        url = check_base_url(entry["base_url"])
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.base_url: {exc}") from None
+    return Environment(
+        name,
+        url,
+        production=entry.get("production", True),
+        description=" ".join(entry.get("description", "").split()),
+    )
+
+
+class Connection:
+    """A client for one environment, and the sandbox behind it when it is the built-in one.
+
+    Use it as a context manager, or call :meth:`close` (which stops the sandbox).
+
+    Attributes
+    ----------
+    environment
+        The environment, with ``base_url`` filled in for a started sandbox.
+    client
+        The :class:`~spectrum_tools.SpectrumClient` to send with.
+    sandbox
+        The running :class:`~spectrum_tools.sandbox.SandboxServer`, or None.
+    """
+
+    def __init__(
+        self,
+        environment: Environment,
+        client: SpectrumClient,
+        sandbox: SandboxServer | None = None,
+    ) -> None:
+        self.environment = environment
+        self.client = client
+        self.sandbox = sandbox
+
+    def __repr__(self) -> str:
+        return f"Connection({self.environment.name!r}, {self.client!r})"
+
+    def close(self) -> None:
+        """Close the client's sessions and stop the sandbox, if one was started."""
+        self.client.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(
+    environment: Environment,
+    token: str | None = None,
+    *,
+    sandbox_store: str | os.PathLike[str] | None = None,
+    sandbox_settings: SandboxSettings | None = None,
+) -> Connection:
+    """Open a client for ``environment``; for ``sandbox``, start the bundled server first.
+
+    Parameters
+    ----------
+    environment
+        From :func:`load_environments` or :func:`custom_environment`.
+    token
+        The API token; ``None`` lets :class:`~spectrum_tools.SpectrumClient` read
+        ``SPECTRUM_API_TOKEN``. Ignored for the sandbox, which has its own.
+    sandbox_store
+        SQLite file for the sandbox's orders (kept across restarts); default a temporary
+        one, seeded from the bundled sample orders.
+    sandbox_settings
+        The sandbox's fault switches (default: Spectrum's 100 requests per 60 s limit).
+
+    Raises
+    ------
+    ConfigError
+        No token for a real environment.
+
+    Examples
+    --------
+    >>> with connect(load_environments(None)["sandbox"]) as conn:
+    ...     conn.environment.base_url == conn.client.base_url
+    True
+    """
+    if not environment.is_sandbox:
+        if not environment.base_url:
+            raise ConfigError(f"environment {environment.name!r} has no base URL")
+        return Connection(environment, SpectrumClient(environment.base_url, token=token))
+    from spectrum_tools.sandbox import SandboxServer
+
+    server = SandboxServer(sandbox_store, settings=sandbox_settings).start()
+    try:
+        client = SpectrumClient(server.base_url, token=server.token)
+    except BaseException:
+        server.stop()
+        raise
+    started = replace(environment, base_url=server.base_url, production=False)
+    return Connection(started, client, server)
