@@ -109,7 +109,10 @@ class RequestLog:
     def records(self) -> list[RequestRecord]:
         """Return a copy of the records, oldest first."""
         with self._lock:
-            return [RequestRecord(**r) for r in self._records]
+            return [
+                RequestRecord(**{**r, "recipeSetReadableIds": list(r["recipeSetReadableIds"])})
+                for r in self._records
+            ]
 
     def clear(self) -> int:
         """Forget every record; return how many there were."""
