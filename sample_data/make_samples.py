@@ -386,8 +386,8 @@ def write_readme(path: Path, orders: list[Order], rows: list[Row]) -> None:
         f"rows {', '.join(map(str, po_rows))}.",
         "",
         "Row numbers below are as the spreadsheet shows them. The fully blank row is a "
-        "real row: a reader that drops it (pandas does by default) must still report the "
-        "later rows under these numbers.",
+        "real row (`;;;` in the csv, a row without cells in the xlsx): a reader that skips "
+        "it must still report the rows after it under these numbers.",
         "",
         "| row | PO Number | Recipe Set ID | New Status | why it is there |",
         "| --- | --- | --- | --- | --- |",

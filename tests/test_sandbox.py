@@ -888,6 +888,29 @@ def test_bad_order_file_names_file_and_row(tmp_path: Path) -> None:
         assert store.is_empty()  # all or nothing
 
 
+def test_order_file_can_be_an_xlsx_with_numeric_cells(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["purchaseOrderNumber", "lineItemId", "recipeSetId", "workflowStatus"])
+    sheet.append(["00012345", 7, 12345678, "on-hold"])  # numeric id and line item id
+    book.save(tmp_path / "orders.xlsx")
+
+    with SandboxStore(tmp_path / "s.sqlite3") as store:
+        assert store.load_orders(tmp_path / "orders.xlsx") == 1
+        assert store.get_order("00012345") == {
+            "purchaseOrderNumber": "00012345",
+            "lineItems": [
+                {
+                    "id": 7,
+                    "recipeSetId": "12345678",
+                    "workflowStatus": "on-hold",
+                    "skuQuantities": [],
+                }
+            ],
+        }
+
+
 @pytest.mark.security
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.com"])  # noqa: S104
 def test_serve_refuses_a_host_that_is_not_loopback(tmp_path: Path, host: str) -> None:

@@ -291,7 +291,8 @@ class SandboxStore:
             path = Path(source)
             name = str(path)
             if path.suffix.lower() in (".xlsx", ".xlsm"):
-                frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+                # openpyxl gives a whole-number cell as int ("12345678"), not float.
+                frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
             else:
                 frame = pd.read_csv(
                     path,
