@@ -297,9 +297,22 @@ def _sandbox(args: argparse.Namespace) -> int:
     settings = SandboxSettings(latency_s=args.latency, rate_limit=limit, error_rate=args.error_rate)
     store = args.store or default_store_path()
     token = os.environ.get("SPECTRUM_API_TOKEN") or "sandbox"
-    _out(f"Sandbox on http://127.0.0.1:{args.port}  (store: {store})")
-    _out("Token: the value of SPECTRUM_API_TOKEN, or 'sandbox' when it is not set. Ctrl-C stops.")
-    serve(port=args.port, store_path=store, seed_from=args.seed, settings=settings, token=token)
+
+    def ready(url: str) -> None:
+        _out(f"Sandbox on {url}  (store: {store})")
+        _out(
+            "Token: the value of SPECTRUM_API_TOKEN, or 'sandbox' when it is not set. Ctrl-C stops."
+        )
+
+    serve(
+        port=args.port,
+        store_path=store,
+        seed_from=args.seed,
+        settings=settings,
+        token=token,
+        log_level="warning",
+        on_ready=ready,
+    )
     return EXIT_OK
 
 
