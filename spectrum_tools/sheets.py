@@ -596,7 +596,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     safe = df.copy()
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
-            safe[col] = [_excel_safe(v) if isinstance(v, str) else v for v in safe[col].tolist()]
+            escaped = [_excel_safe(v) if isinstance(v, str) else v for v in safe[col].tolist()]
+            # dtype=object: a list of ints and None would otherwise become floats ("200.0").
+            safe[col] = pd.Series(escaped, index=safe.index, dtype=object)
     target.parent.mkdir(parents=True, exist_ok=True)
     # CRLF as Excel writes it; it also makes pandas quote a cell holding a bare CR.
     safe.to_csv(target, index=False, encoding="utf-8-sig", lineterminator="\r\n")
@@ -662,7 +664,9 @@ def write_workbook(
 def _xlsx_cell(ws: Any, value: object) -> Any:
     from openpyxl.cell import WriteOnlyCell
 
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or value is pd.NaT:  # a blank cell, not "<NA>" text
+        return None
+    if isinstance(value, float) and value != value:
         return None
     if isinstance(value, bool | int | float) and not isinstance(value, str):
         return value
