@@ -1,0 +1,586 @@
+"""Reconciliation: does Spectrum (or the run journal) hold the statuses a sheet asks for?
+
+I/O: reads the sheet; :func:`reconcile` reads orders back over the network through
+:class:`~spectrum_tools.client.SpectrumClient` (``GET /api/order/order-number/{po}``, paced
+and retried like sends); :func:`reconcile_with_runs` reads the run journal only;
+:func:`write_reconciliation` writes an ``.xlsx``. The comparison itself is pure.
+
+Every valid row of the sheet gets one ``state``:
+
+* ``match`` — Spectrum reports the status the sheet wants;
+* ``differs`` — it reports another one (both are shown);
+* ``missing_in_spectrum`` — the order (HTTP 404) or that line item is not in Spectrum;
+* ``unknown`` — the answer carries no status for the line item. Whether Spectrum's order
+  read-back includes ``workflowStatus`` is not documented, so an absent field is reported,
+  never guessed;
+* ``error`` — the order could not be read (retries exhausted, or an answer not in the
+  documented shape);
+
+and every row that failed validation is ``invalid``, with its problem.
+
+The answer is read defensively (``../shared/spectrum-api.md``, "Reading orders back"): a
+line item may name itself ``recipeSetReadableId`` or ``recipeSetId``; ``lineItems`` that is
+not a list makes that order an ``error``, not a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, Final
+
+import pandas as pd
+import tenacity
+
+from spectrum_tools.client import SpectrumClient
+from spectrum_tools.dispatch import Pacer, SendOptions
+from spectrum_tools.errors import (
+    APIError,
+    AuthenticationError,
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    RunStoppedError,
+    ServerError,
+    SpectrumError,
+    TransportError,
+)
+from spectrum_tools.report import add_bar_chart
+from spectrum_tools.schema import DETAILS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
+from spectrum_tools.sheets import read_updates, write_workbook
+from spectrum_tools.statuses import normalise_status
+from spectrum_tools.validation import validate_updates
+
+__all__ = [
+    "COUNT",
+    "RECONCILE_COLUMNS",
+    "RUN_ID",
+    "SPECTRUM_STATUS",
+    "STATE",
+    "WANTED_STATUS",
+    "State",
+    "compare_with_applied",
+    "reconcile",
+    "reconcile_with_runs",
+    "reconciliation_summary",
+    "write_reconciliation",
+]
+
+WANTED_STATUS: Final = "wanted_status"
+SPECTRUM_STATUS: Final = "spectrum_status"
+STATE: Final = "state"
+COUNT: Final = "count"
+RUN_ID: Final = "run_id"
+
+RECONCILE_COLUMNS: Final = (
+    PO,
+    LINE_ID,
+    WANTED_STATUS,
+    SPECTRUM_STATUS,
+    STATE,
+    DETAILS,
+    SOURCE_ROW,
+)
+"""The columns of every reconciliation frame, in this order."""
+
+
+class State(StrEnum):
+    """How a sheet row compares with Spectrum (or with the journal)."""
+
+    MATCH = "match"
+    DIFFERS = "differs"
+    MISSING = "missing_in_spectrum"
+    UNKNOWN = "unknown"
+    INVALID = "invalid"
+    ERROR = "error"
+
+
+Source = str | Path | IO[bytes] | pd.DataFrame
+_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+_STOP_MESSAGE: Final = (
+    "Spectrum refused the first read with HTTP {code}: the API token is not allowed here "
+    "(wrong token, or no access to this environment), or the rate limit was already used up. "
+    "Check SPECTRUM_API_TOKEN and the base URL, or wait a minute and try again."
+)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one order's read-back says: line-item id -> status (``None``: no status given)."""
+
+    statuses: Mapping[str, str | None] = field(default_factory=dict)
+    error: str = ""  # the order could not be read
+    missing: str = ""  # the order is not in Spectrum: why we think so
+    notes: Mapping[str, str] = field(default_factory=dict)  # per line item: odd answers
+
+
+# --------------------------------------------------------------------------- public
+
+
+def reconcile(
+    source: Source,
+    client: SpectrumClient,
+    *,
+    sheet: str | None = None,
+    max_per_minute: float = 100.0,
+    workers: int = 4,
+    max_attempts: int = 4,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+) -> pd.DataFrame:
+    """Read every order of a sheet back from Spectrum and compare it, line by line.
+
+    Parameters
+    ----------
+    source
+        The sheet: a path, an upload, or a DataFrame of rows (read with
+        :func:`~spectrum_tools.read_updates` and validated; only valid rows are compared).
+    client
+        The Spectrum environment to read from.
+    sheet
+        Workbook sheet, as for :func:`~spectrum_tools.read_updates`.
+    max_per_minute, workers
+        Pace and concurrency of the reads, as for sends (one GET per order; Spectrum's
+        documented safe pace is 100 per minute).
+    max_attempts
+        Attempts per order for transient failures (5xx, 429, timeouts, dropped
+        connections) before the order is reported as ``error``.
+    progress
+        Show a progress bar with ETA.
+    stop
+        Set it from another thread to stop; orders not read yet are ``error``
+        ("not read").
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sheet row, in sheet order: ``purchaseOrderNumber,
+        recipeSetReadableId, wanted_status, spectrum_status, state, details, source_row``.
+        ``attrs`` holds ``host``, ``requests`` (GETs sent) and ``stopped`` (None, or why).
+
+    Raises
+    ------
+    SpreadsheetError
+        The sheet cannot be read.
+    RunStoppedError
+        401, or 403 before any read succeeded: the token is refused (or the limit was
+        already used up). Its ``results`` holds the frame so far.
+    """
+    options = SendOptions(max_per_minute=max_per_minute, workers=workers, max_attempts=max_attempts)
+    rows = _validated(source, sheet)
+    valid = rows[VALID].to_numpy(bool)
+    orders = list(dict.fromkeys(rows.loc[valid, PO].tolist()))
+    run = _read_orders(orders, client, options, progress=progress, stop=stop)
+    frame = _compare(rows, run.readings)
+    frame.attrs.update(host=client.host, requests=run.requests, stopped=run.stopped_reason)
+    if run.refused is not None:
+        raise RunStoppedError(run.refused, results=frame)
+    return frame
+
+
+def reconcile_with_runs(
+    source: Source,
+    *,
+    runs_dir: str | Path | None = None,
+    host: str | None = None,
+    sheet: str | None = None,
+) -> pd.DataFrame:
+    """Compare a sheet with what past runs applied, from the journal alone (no API calls).
+
+    Parameters
+    ----------
+    source, sheet
+        The sheet, as for :func:`reconcile`.
+    runs_dir
+        The journal's folder (default: the journal's own default).
+    host
+        Only runs against this environment host (``client.host``); ``None``: every
+        environment the journal knows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`reconcile`; ``spectrum_status`` is the status the most
+        recent successful run applied to the line item, and ``details`` names that run.
+        A line item no run applied is ``unknown`` (the journal cannot say what Spectrum
+        holds). ``attrs`` holds ``host`` and ``requests`` (always 0).
+    """
+    rows = _validated(source, sheet)
+    journal = importlib.import_module("spectrum_tools.journal")
+    applied: pd.DataFrame = journal.Journal(runs_dir).applied(host)
+    frame = compare_with_applied(rows, applied)
+    frame.attrs.update(host=host, requests=0, stopped=None)
+    return frame
+
+
+def reconciliation_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Count rows by state, every state listed (zeros included), in a fixed order.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"state": ["match", "differs", "match"]})
+    >>> reconciliation_summary(df).head(3).to_dict("records")
+    [{'state': 'match', 'count': 2}, {'state': 'differs', 'count': 1}, {'state': 'missing_in_spectrum', 'count': 0}]
+    """  # noqa: E501
+    counts = df[STATE].astype(str).value_counts() if len(df) else pd.Series(dtype="int64")
+    known = [s.value for s in State]
+    extra = [str(s) for s in counts.index if s not in known]
+    return pd.DataFrame(
+        {
+            STATE: known + extra,
+            COUNT: [int(counts.get(s, 0)) for s in known + extra],
+        }
+    )
+
+
+def write_reconciliation(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a reconciliation to ``.xlsx``: ``Summary`` (counts and a chart) and ``Lines``.
+
+    Ids stay text and nothing is written as a formula (see
+    :func:`~spectrum_tools.sheets.write_workbook`).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is not an ``.xlsx`` file.
+    """
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise ConfigError(f"{target}: write the reconciliation to an .xlsx file")
+    summary = reconciliation_summary(df)
+    lines = df.reset_index(drop=True)
+    lines.attrs = {}
+
+    def decorate(book: Any) -> None:
+        if len(summary):
+            add_bar_chart(
+                book,
+                "Summary",
+                (2, len(summary) + 1),
+                title="Lines by state",
+                y_title="lines",
+            )
+
+    # The chart reads labels from column B and counts from column C.
+    table = summary.assign(section="lines by state")[["section", STATE, COUNT]]
+    return write_workbook(target, {"Summary": table, "Lines": lines}, decorate=decorate)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _validated(source: Source, sheet: str | None) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame) and sheet is not None:
+        raise ConfigError("sheet= is for workbooks, not DataFrames")
+    rows = read_updates(source, sheet=sheet)
+    return validate_updates(rows)
+
+
+class _Stopped(Exception):
+    """The reconciliation was stopped before this read could start."""
+
+
+@dataclass
+class _ReadRun:
+    """Shared state of one reconciliation's reads."""
+
+    client: SpectrumClient
+    options: SendOptions
+    pacer: Pacer
+    stop: threading.Event
+    readings: dict[str, _Reading] = field(default_factory=dict)
+    successes: int = 0
+    requests: int = 0
+    stopped_reason: str | None = None  # "interrupted", "stopped", or the refusal message
+    refused: str | None = None  # 401, or 403 before any success: the whole run is refused
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse(self, reason: str) -> None:
+        with self.lock:
+            if self.refused is None:
+                self.refused = self.stopped_reason = reason
+        self.stop.set()
+
+
+def _read_orders(
+    orders: Sequence[str],
+    client: SpectrumClient,
+    options: SendOptions,
+    *,
+    progress: bool,
+    stop: threading.Event | None,
+) -> _ReadRun:
+    """Read every order back, paced and retried, and return the run with its readings."""
+    run = _ReadRun(
+        client=client,
+        options=options,
+        pacer=Pacer(options.max_per_minute),
+        stop=stop or threading.Event(),
+    )
+    readings = run.readings
+    cursor = iter(orders)
+    cursor_lock = threading.Lock()
+    bar: Any = None
+    if progress and orders:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(orders), unit="order", desc="Reading back", smoothing=0.1)
+
+    def work() -> None:
+        while not run.stop.is_set():
+            with cursor_lock:
+                po = next(cursor, None)
+            if po is None:
+                return
+            reading = _read_one(run, po)
+            with run.lock:
+                readings[po] = reading
+                if bar is not None:
+                    bar.update(1)
+
+    threads = [
+        threading.Thread(target=work, name=f"spectrum-reader-{n}", daemon=True)
+        for n in range(min(options.workers, max(1, len(orders))))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)
+    except KeyboardInterrupt:
+        with run.lock:
+            run.stopped_reason = run.stopped_reason or "interrupted"
+        run.stop.set()
+        for thread in threads:  # reads in flight finish; nothing new starts
+            thread.join()
+    finally:
+        if bar is not None:
+            bar.close()
+    if run.stop.is_set() and run.stopped_reason is None:
+        run.stopped_reason = "stopped"
+    for po in orders:
+        if po not in readings:
+            readings[po] = _Reading(error="not read: the reconciliation stopped before it")
+    return run
+
+
+def _read_one(run: _ReadRun, po: str) -> _Reading:
+    """Read one order with retries, and turn the answer (or the failure) into a reading."""
+    tries = {"normal": 0, "throttled": 0}
+    opts = run.options
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ForbiddenError) and run.successes > 0:
+            return tries["throttled"] <= opts.max_throttle_retries
+        if isinstance(exc, RateLimitedError | ServerError | TransportError):
+            code = getattr(exc, "status_code", None)
+            return (code is None or code in _RETRY_STATUSES) and tries["normal"] < opts.max_attempts
+        return False
+
+    backoff = tenacity.wait_exponential_jitter(initial=opts.backoff_s, max=opts.backoff_max_s)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ForbiddenError):
+            return 0.0  # the pacer holds everyone back after a throttle
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return min(exc.retry_after, opts.retry_after_max_s)
+        return float(backoff(state))
+
+    def sleep(seconds: float) -> None:
+        run.stop.wait(seconds)
+
+    retrying = tenacity.Retrying(
+        retry=should_retry,
+        wait=wait,
+        sleep=sleep,
+        stop=tenacity.stop_never,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                if not run.pacer.acquire(run.stop):
+                    raise _Stopped
+                with run.lock:
+                    run.requests += 1
+                try:
+                    order = run.client.get_order(po)
+                except ForbiddenError:
+                    tries["throttled"] += 1
+                    if run.successes > 0:
+                        run.pacer.throttled(opts.throttle_pause_s)
+                    raise
+                except (APIError, TransportError):
+                    tries["normal"] += 1
+                    raise
+                with run.lock:
+                    run.successes += 1
+                return _parse_order(po, order)
+    except _Stopped:
+        return _Reading(error="not read: the reconciliation stopped before it")
+    except NotFoundError as exc:
+        return _Reading(missing=f"Spectrum does not know this order (HTTP {exc.status_code})")
+    except (ForbiddenError, AuthenticationError) as exc:
+        if isinstance(exc, AuthenticationError) or run.successes == 0:
+            run.refuse(_STOP_MESSAGE.format(code=exc.status_code))
+            return _Reading(error=f"not read: HTTP {exc.status_code} ({exc.details})")
+        return _Reading(error=f"still throttled (HTTP 403) after {tries['throttled']} tries")
+    except SpectrumError as exc:
+        n = tries["normal"] + tries["throttled"]
+        return _Reading(error=f"could not read the order after {n} attempt(s): {_brief(exc)}")
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
+
+
+def _brief(exc: SpectrumError) -> str:
+    if isinstance(exc, APIError):
+        return (
+            f"HTTP {exc.status_code}: {exc.details}" if exc.details else f"HTTP {exc.status_code}"
+        )
+    return str(exc)
+
+
+def _parse_order(po: str, order: Mapping[str, Any]) -> _Reading:
+    """Read an order answer defensively: line-item id -> status (``None`` when absent)."""
+    named = order.get("purchaseOrderNumber")
+    if isinstance(named, str) and named.strip() and named != po:
+        return _Reading(error=f"Spectrum answered with another order ({named!r})")
+    items = order.get("lineItems")
+    if not isinstance(items, list):
+        return _Reading(error="the answer has no lineItems list; cannot compare this order")
+    statuses: dict[str, str | None] = {}
+    notes: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        raw_id = item.get("recipeSetReadableId", item.get("recipeSetId"))
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            continue
+        line_id = str(raw_id)
+        raw_status = item.get(STATUS)
+        status = raw_status.strip() if isinstance(raw_status, str) and raw_status.strip() else None
+        if raw_status is not None and status is None:
+            notes[line_id] = f"Spectrum's workflowStatus for it is not text: {raw_status!r}"
+        if line_id in statuses and statuses[line_id] != status:
+            notes[line_id] = "Spectrum lists this line item twice, with different statuses"
+            statuses[line_id] = None
+            continue
+        statuses.setdefault(line_id, status)
+    return _Reading(statuses=statuses, notes=notes)
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _compare(rows: pd.DataFrame, readings: Mapping[str, _Reading]) -> pd.DataFrame:
+    """One reconciliation row per sheet row. Pure."""
+    out: list[tuple[str, str, str, str, str, str, int]] = []
+    for po, line_id, wanted, row, valid, problem in zip(
+        rows[PO].tolist(),
+        rows[LINE_ID].tolist(),
+        rows[STATUS].tolist(),
+        rows[SOURCE_ROW].tolist(),
+        rows[VALID].tolist(),
+        rows[PROBLEM].tolist(),
+        strict=True,
+    ):
+        if not valid:
+            out.append((po, line_id, wanted, "", State.INVALID.value, problem, int(row)))
+            continue
+        state, have, details = _judge(line_id, wanted, readings[po])
+        out.append((po, line_id, wanted, have, state.value, details, int(row)))
+    frame = pd.DataFrame(out, columns=list(RECONCILE_COLUMNS), dtype=object)
+    frame[SOURCE_ROW] = frame[SOURCE_ROW].astype("int64")
+    return frame.sort_values(SOURCE_ROW, kind="stable").reset_index(drop=True)
+
+
+def _judge(line_id: str, wanted: str, reading: _Reading) -> tuple[State, str, str]:
+    if reading.error:
+        return State.ERROR, "", reading.error
+    if reading.missing:
+        return State.MISSING, "", reading.missing
+    if line_id not in reading.statuses:
+        hint = next((i for i in reading.statuses if i.casefold() == line_id.casefold()), None)
+        near = f"; Spectrum has {hint!r} (different case)" if hint else ""
+        return State.MISSING, "", f"the order has no line item {line_id}{near}"
+    have = reading.statuses[line_id]
+    note = reading.notes.get(line_id, "")
+    if have is None:
+        return State.UNKNOWN, "", note or "Spectrum's answer carries no workflowStatus for it"
+    ours, theirs = normalise_status(wanted), normalise_status(have)
+    if theirs is not None and ours == theirs:
+        return State.MATCH, have, note
+    return State.DIFFERS, have, f"the sheet wants {wanted}, Spectrum has {have}"
+
+
+def compare_with_applied(rows: pd.DataFrame, applied: pd.DataFrame) -> pd.DataFrame:
+    """Compare validated rows with the journal's applied statuses. Pure.
+
+    Parameters
+    ----------
+    rows
+        Validated rows (``valid`` and ``problem`` columns).
+    applied
+        ``purchaseOrderNumber, recipeSetReadableId, workflowStatus, run_id``; when a line
+        item appears more than once, the highest ``run_id`` wins.
+
+    Examples
+    --------
+    >>> rows = validate_updates(pd.DataFrame({"purchaseOrderNumber": ["P1", "P1", "P2"],
+    ...     "recipeSetReadableId": ["A1", "B2", "C3"],
+    ...     "workflowStatus": ["completed", "on hold", "approved"]}))
+    >>> applied = pd.DataFrame({"purchaseOrderNumber": ["P1", "P1"],
+    ...     "recipeSetReadableId": ["A1", "B2"], "workflowStatus": ["completed", "approved"],
+    ...     "run_id": [3, 4]})
+    >>> compare_with_applied(rows, applied)["state"].tolist()
+    ['match', 'differs', 'unknown']
+    """
+    latest = (
+        applied[[PO, LINE_ID, STATUS, RUN_ID]]
+        .astype({PO: object, LINE_ID: object, STATUS: object})
+        .sort_values(RUN_ID, kind="stable")
+        .drop_duplicates([PO, LINE_ID], keep="last")
+        .rename(columns={STATUS: SPECTRUM_STATUS})
+    )
+    merged = rows.merge(latest, on=[PO, LINE_ID], how="left", sort=False)
+    valid = merged[VALID].to_numpy(bool)
+    have = merged[SPECTRUM_STATUS]
+    found = have.notna().to_numpy(bool)
+    same = (merged[STATUS].astype(str) == have.astype(str)).to_numpy(bool)
+    run = merged[RUN_ID].astype("Int64").astype(str)
+    state = pd.Series(State.UNKNOWN.value, index=merged.index, dtype=object)
+    details = pd.Series(
+        "no recorded run applied a status to this line item", index=merged.index, dtype=object
+    )
+    state[found & same] = State.MATCH.value
+    details[found & same] = "applied by run " + run[found & same]
+    state[found & ~same] = State.DIFFERS.value
+    details[found & ~same] = (
+        "the sheet wants "
+        + merged.loc[found & ~same, STATUS].astype(str)
+        + ", run "
+        + run[found & ~same]
+        + " applied "
+        + have[found & ~same].astype(str)
+    )
+    state[~valid] = State.INVALID.value
+    details[~valid] = merged.loc[~valid, PROBLEM]
+    frame = pd.DataFrame(
+        {
+            PO: merged[PO].astype(object),
+            LINE_ID: merged[LINE_ID].astype(object),
+            WANTED_STATUS: merged[STATUS].astype(object),
+            SPECTRUM_STATUS: have.where(valid & found, "").astype(object),
+            STATE: state,
+            DETAILS: details,
+            SOURCE_ROW: merged[SOURCE_ROW].astype("int64"),
+        }
+    )
+    return frame.sort_values(SOURCE_ROW, kind="stable").reset_index(drop=True)
