@@ -265,7 +265,8 @@ class SpectrumClient:
         response = self._request("PUT", _STATUS_PATH, json=body, purchase_order=po)
         payload = _json_object(response, po)
         status = str(payload.get("status", ""))
-        details = str(payload.get("details", ""))
+        details = " ".join(str(payload.get("details", "")).split())
+        details = details.replace(self._token.reveal(), "***")
         if status.upper() != "OK":
             raise UnexpectedResponseError(
                 response.status_code,
@@ -366,7 +367,8 @@ class SpectrumClient:
                 purchase_order=purchase_order,
             )
         if response.status_code >= 400:
-            details = _details(response)
+            # A gateway may echo request headers back: never let the token into a message.
+            details = _details(response).replace(self._token.reveal(), "***")
             error = error_for_status(response.status_code)
             raise error(
                 response.status_code,
