@@ -25,7 +25,6 @@ not a list makes that order an ``error``, not a crash.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,10 +196,10 @@ def reconcile_with_runs(
     source, sheet
         The sheet, as for :func:`reconcile`.
     runs_dir
-        The journal's folder (default: the journal's own default).
+        The runs folder holding the journal (default ``./spectrum-runs``).
     host
-        Only runs against this environment host (``client.host``); ``None``: every
-        environment the journal knows.
+        The environment host (``client.host``, e.g. ``spectrum.example.com``) whose runs
+        count. ``None``: the one host the journal has runs to.
 
     Returns
     -------
@@ -209,13 +208,35 @@ def reconcile_with_runs(
         recent successful run applied to the line item, and ``details`` names that run.
         A line item no run applied is ``unknown`` (the journal cannot say what Spectrum
         holds). ``attrs`` holds ``host`` and ``requests`` (always 0).
+
+    Raises
+    ------
+    JournalError
+        There is no journal in ``runs_dir``.
+    ConfigError
+        ``host`` is None and the journal has runs to several environments.
     """
+    from spectrum_tools.journal import Journal
+
     rows = _validated(source, sheet)
-    journal = importlib.import_module("spectrum_tools.journal")
-    applied: pd.DataFrame = journal.Journal(runs_dir).applied(host)
+    with Journal.existing(runs_dir) as journal:  # never creates a runs folder
+        if host is None:
+            hosts = sorted({str(h) for h in journal.runs()["host"].dropna()})
+            if len(hosts) > 1:
+                raise ConfigError(
+                    f"the journal {journal.path} has runs to {len(hosts)} environments "
+                    f"({', '.join(hosts)}); say which one with host= / --base-url"
+                )
+            host = hosts[0] if hosts else None
+        applied = journal.applied(host) if host is not None else _nothing_applied()
     frame = compare_with_applied(rows, applied)
     frame.attrs.update(host=host, requests=0, stopped=None)
     return frame
+
+
+def _nothing_applied() -> pd.DataFrame:
+    text = {c: pd.Series(dtype=object) for c in (PO, LINE_ID, STATUS)}
+    return pd.DataFrame({**text, RUN_ID: pd.Series(dtype="int64")})
 
 
 def reconciliation_summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -23,7 +23,6 @@ sized, headers carry filters. The openpyxl write-only writer streams the rows, s
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -144,7 +143,8 @@ def write_report(
         Invalid rows sheets. Without it, a frame whose ``attrs["run_id"]`` is set takes
         them from the journal; otherwise those two sheets are left empty (Summary says so).
     runs_dir
-        The journal's folder, for a run id (default: the journal's own default).
+        The runs folder whose journal holds the run (default ``./spectrum-runs``; for a
+        results frame, the journal named in its ``attrs``).
 
     Returns
     -------
@@ -156,7 +156,7 @@ def write_report(
     ConfigError
         ``path`` is not an ``.xlsx`` file, or ``run_or_results`` is none of the above.
     JournalError
-        The run id is not in the journal.
+        There is no journal there, or it does not hold that run.
 
     Examples
     --------
@@ -290,10 +290,11 @@ def _gather(source: RunOrResults, *, plan: Plan | None, runs_dir: str | Path | N
 
 
 def _load_run(run_id: int, runs_dir: str | Path | None) -> RunLike:
-    # Imported when needed: a report of a results frame must not open the journal.
-    journal = importlib.import_module("spectrum_tools.journal")
-    record: RunLike = journal.Journal(runs_dir).load_run(run_id)
-    return record
+    # Imported when needed: a report of a results frame with its plan never opens it.
+    from spectrum_tools.journal import Journal
+
+    with Journal.existing(runs_dir) as journal:  # a report never creates a runs folder
+        return journal.load_run(run_id)
 
 
 def _from_record(record: RunLike) -> _Tables:
@@ -318,6 +319,8 @@ def _from_results(
         )
     run_id = meta.get("run_id")
     if isinstance(run_id, int) and not isinstance(run_id, bool):
+        if runs_dir is None and meta.get("journal"):  # send_updates says where it wrote
+            runs_dir = Path(str(meta["journal"])).parent
         record = _load_run(run_id, runs_dir)
         merged: dict[str, Any] = {**dict(record.meta), **meta}
         return _Tables(meta=merged, orders=results, lines=record.lines, invalid=record.invalid_rows)
@@ -416,8 +419,12 @@ def _summary(tables: _Tables) -> tuple[pd.DataFrame, tuple[int, int] | None]:
     ]
     if meta.get("parent_run") is not None:
         rows.append((_RUN, "Retry of run", _text(meta.get("parent_run"))))
+    if meta.get("dry_run"):
+        rows.append((_RUN, "Dry run", "yes: nothing was sent"))
     if meta.get("options"):
         rows.append((_RUN, "Options", _text(meta.get("options"))))
+    if meta.get("journal"):
+        rows.append((_RUN, "Run journal", _text(meta.get("journal"))))
     rows += [
         (_RUN, "Requests sent", int(attempts.fillna(0).sum()) if attempts is not None else ""),
         (_RUN, "Orders", len(orders)),
