@@ -667,6 +667,11 @@ def send_updates(
     progress: bool = True,
     stop: threading.Event | None = None,
     observers: Iterable[DispatchObserver] = (),
+    runs_dir: str | Path | None = None,
+    journal: bool = True,
+    force: bool = False,
+    source_name: str | None = None,
+    source_hash: str | None = None,
 ) -> pd.DataFrame:
     """Validate, plan and send status updates; return one row per order.
 
@@ -691,13 +696,23 @@ def send_updates(
         An event another thread may set to stop the run gracefully.
     observers
         Extra hooks (see :class:`DispatchObserver`).
+    runs_dir, journal
+        Every send is a run recorded in the run journal of ``runs_dir`` (default
+        ``./spectrum-runs``), unless ``journal=False``. Dry runs are not recorded.
+    force
+        Also send line items an earlier run already set to the same status on this host
+        (by default such orders are ``skipped``, "already applied by run N").
+    source_name, source_hash
+        What the journal records about the input; by default the file's name and sha256
+        ("DataFrame"/"Plan" and a hash of the payloads otherwise).
 
     Returns
     -------
     pandas.DataFrame
         One row per order: ``purchaseOrderNumber, outcome, http_status, details,
         line_count, missing_ids, attempts, elapsed_s, source_rows``. ``attrs`` holds
-        ``host`` and ``stopped`` (None, or why the run stopped early, e.g. "interrupted").
+        ``host``, ``stopped`` (None, or why the run stopped early, e.g. "interrupted"),
+        ``run_id`` and ``journal`` (the journal's path; both None when not recorded).
 
     Raises
     ------
@@ -706,6 +721,8 @@ def send_updates(
     RunStoppedError
         401, or 403 before any success: the token is refused or the limit was already
         used up. Its ``results`` attribute holds the frame (unsent orders ``pending``).
+    JournalError
+        The run journal cannot be opened or written (the run stops).
     """
     options = SendOptions(
         max_per_minute=max_per_minute,
@@ -713,7 +730,24 @@ def send_updates(
         max_attempts=max_attempts,
         retry_without_missing=retry_without_missing,
     )
+    stop = stop if stop is not None else threading.Event()
+    durable = None
+    if journal:
+        # Imported here, not at the top: spectrum_tools.runs builds on this module.
+        from spectrum_tools.runs import JournaledSend
+
+        durable = JournaledSend(
+            client,
+            runs_dir=runs_dir,
+            force=force,
+            source_name=source_name,
+            source_hash=source_hash,
+        )
+        source = durable.read_source(source)
     plan = _as_plan(source, sheet=sheet, columns=columns, send_partial_orders=send_partial_orders)
+    if durable is not None:  # skips what earlier runs applied; records the run
+        plan = durable.begin(plan, options, dry_run=dry_run, stop=stop)
+    run_attrs = durable.attrs if durable is not None else {"run_id": None, "journal": None}
     if dry_run:
         results = [
             OrderResult(
@@ -726,14 +760,19 @@ def send_updates(
             for r in plan.requests()
         ]
         frame = results_frame(plan, results)
-        frame.attrs.update(host=client.host, stopped=None)
+        frame.attrs.update(host=client.host, stopped=None, **run_attrs)
         return frame
-    hooks: list[DispatchObserver] = list(observers)
+    # The journal first: an order is committed as in flight before anyone else hears of it.
+    hooks: list[DispatchObserver] = [*(durable.observers if durable else ()), *observers]
     if progress:
         hooks.append(_Progress())
-    results, stopped = run_plan(plan, client, options, observers=hooks, stop=stop)
+    try:
+        results, stopped = run_plan(plan, client, options, observers=hooks, stop=stop)
+    finally:
+        if durable is not None:
+            durable.finish()  # raises JournalError when the journal could not be written
     frame = results_frame(plan, results)
-    frame.attrs.update(host=client.host, stopped=stopped)
+    frame.attrs.update(host=client.host, stopped=stopped, **run_attrs)
     if stopped is not None and stopped != "interrupted":
         raise RunStoppedError(stopped, results=frame)
     return frame

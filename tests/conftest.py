@@ -65,6 +65,16 @@ def sandbox(make_sandbox: MakeSandbox) -> SandboxServer:
     return make_sandbox()
 
 
+@pytest.fixture(autouse=True)
+def _runs_dir_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every send is journaled; without ``runs_dir`` a test's runs go to its own tmp folder.
+
+    Otherwise they would pile up in ``./spectrum-runs``, and a later test whose sandbox
+    got the same port (same host) would see its orders "already applied" and skipped.
+    """
+    monkeypatch.setattr("spectrum_tools.journal.DEFAULT_RUNS_DIR", tmp_path / "spectrum-runs")
+
+
 # -- raw HTTP servers (tests of the client's request shape and of dispatch retries) ------------
 
 
