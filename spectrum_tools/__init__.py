@@ -27,6 +27,13 @@ from spectrum_tools.errors import (
     UnexpectedResponseError,
 )
 from spectrum_tools.planning import Plan, Request, plan_updates
+from spectrum_tools.reconcile import (
+    reconcile,
+    reconcile_with_runs,
+    reconciliation_summary,
+    write_reconciliation,
+)
+from spectrum_tools.report import export_csv, write_report
 from spectrum_tools.schema import Outcome
 from spectrum_tools.sheets import list_sheets, read_updates, write_table
 from spectrum_tools.statuses import WorkflowStatus, normalise_status
@@ -57,13 +64,19 @@ __all__ = [
     "UnexpectedResponseError",
     "WorkflowStatus",
     "__version__",
+    "export_csv",
     "line_results",
     "list_sheets",
     "normalise_status",
     "plan_updates",
     "problem_counts",
     "read_updates",
+    "reconcile",
+    "reconcile_with_runs",
+    "reconciliation_summary",
     "send_updates",
     "validate_updates",
+    "write_reconciliation",
+    "write_report",
     "write_table",
 ]
