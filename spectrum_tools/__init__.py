@@ -26,6 +26,7 @@ from spectrum_tools.errors import (
     TransportError,
     UnexpectedResponseError,
 )
+from spectrum_tools.journal import Journal, RunRecord
 from spectrum_tools.planning import Plan, Request, plan_updates
 from spectrum_tools.reconcile import (
     reconcile,
@@ -34,6 +35,7 @@ from spectrum_tools.reconcile import (
     write_reconciliation,
 )
 from spectrum_tools.report import export_csv, write_report
+from spectrum_tools.runs import resume_run, retry_failed
 from spectrum_tools.schema import Outcome
 from spectrum_tools.sheets import list_sheets, read_updates, write_table
 from spectrum_tools.statuses import WorkflowStatus, normalise_status
@@ -48,12 +50,14 @@ __all__ = [
     "ConfigError",
     "ForbiddenError",
     "InsecureURLError",
+    "Journal",
     "JournalError",
     "NotFoundError",
     "Outcome",
     "Plan",
     "RateLimitedError",
     "Request",
+    "RunRecord",
     "RunStoppedError",
     "SendOptions",
     "ServerError",
@@ -74,6 +78,8 @@ __all__ = [
     "reconcile",
     "reconcile_with_runs",
     "reconciliation_summary",
+    "resume_run",
+    "retry_failed",
     "send_updates",
     "validate_updates",
     "write_reconciliation",
