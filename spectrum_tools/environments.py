@@ -317,6 +317,7 @@ def connect(
     *,
     sandbox_store: str | os.PathLike[str] | None = None,
     sandbox_settings: SandboxSettings | None = None,
+    sandbox_port: int = 0,
 ) -> Connection:
     """Open a client for ``environment``; for ``sandbox``, start the bundled server first.
 
@@ -332,6 +333,9 @@ def connect(
         one, seeded from the bundled sample orders.
     sandbox_settings
         The sandbox's fault switches (default: Spectrum's 100 requests per 60 s limit).
+    sandbox_port
+        The sandbox's port; 0 picks a free one. A run journaled against the sandbox names
+        its host with the port, so resuming it after a restart takes the same port.
 
     Raises
     ------
@@ -350,7 +354,7 @@ def connect(
         return Connection(environment, SpectrumClient(environment.base_url, token=token))
     from spectrum_tools.sandbox import SandboxServer
 
-    server = SandboxServer(sandbox_store, settings=sandbox_settings).start()
+    server = SandboxServer(sandbox_store, settings=sandbox_settings, port=sandbox_port).start()
     try:
         client = SpectrumClient(server.base_url, token=server.token)
     except BaseException:

@@ -1,0 +1,107 @@
+"""Step 6 of the app: the per-order results, downloads, retry and resume. Widgets only.
+
+The unfinished runs come from the journal (:meth:`Journal.runs`), so a run stopped, or cut
+off by a kernel restart, can be resumed from a new kernel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import ipywidgets as w
+import pandas as pd
+
+from spectrum_tools.schema import OUTCOME, Outcome
+from spectrum_tools.widgets import _render
+
+__all__ = ["ResultsPanel", "unfinished_options"]
+
+_NONE: Final = 0
+
+
+class ResultsPanel:
+    """Results table, report and error-file links, Retry failures, Resume a run."""
+
+    def __init__(self) -> None:
+        self.summary = w.HTML()
+        self.table = w.HTML()
+        self.report_link = w.HTML()
+        self.errors_link = w.HTML()
+        self.retry_button = w.Button(
+            description="Retry failures", icon="redo", disabled=True, layout=w.Layout(width="160px")
+        )
+        self.include_not_found = w.Checkbox(
+            value=False, description="also orders with line items not found", indent=False
+        )
+        self.unfinished = w.Dropdown(
+            options=[("(no unfinished run)", _NONE)],
+            value=_NONE,
+            description="Unfinished",
+            style={"description_width": "110px"},
+            layout=w.Layout(width="640px"),
+        )
+        self.refresh_button = w.Button(description="Refresh", icon="sync")
+        self.resume_button = w.Button(description="Resume", icon="play", disabled=True)
+        self.unfinished.observe(self._picked, names="value")
+        self.box = w.VBox(
+            [
+                w.HTML("<h3>6. Results</h3>"),
+                self.summary,
+                self.table,
+                self.report_link,
+                self.errors_link,
+                w.HBox([self.retry_button, self.include_not_found]),
+                w.HBox([self.unfinished, self.refresh_button, self.resume_button]),
+            ]
+        )
+
+    def show(self, results: pd.DataFrame, title: str) -> None:
+        """Show a run's per-order table with its counts by outcome."""
+        counts = results[OUTCOME].value_counts()
+        self.summary.value = _render.info_line(f"{title}: {_render.counts_text(results)}")
+        self.table.value = _render.table(
+            results, css_class="spectrum-results", max_rows=500, caption="Orders"
+        )
+        failed = int(counts.get(Outcome.FAILED.value, 0) + counts.get(Outcome.NOT_FOUND.value, 0))
+        self.retry_button.disabled = failed == 0
+
+    def show_files(self, report: Path | None, errors: Path | None) -> None:
+        """Links to download the report workbook and the error file."""
+        self.report_link.value = (
+            _render.download_link(report, "Report workbook") if report is not None else ""
+        )
+        self.errors_link.value = (
+            _render.download_link(errors, "Error file (your rows with their outcome)")
+            if errors is not None
+            else ""
+        )
+
+    def show_unfinished(self, options: list[tuple[str, int]]) -> None:
+        """Offer the unfinished runs (label, run id), the newest first."""
+        self.unfinished.options = options or [("(no unfinished run)", _NONE)]
+        self.unfinished.value = options[0][1] if options else _NONE
+        self._picked()
+
+    def selected_run(self) -> int | None:
+        """The unfinished run picked, or None."""
+        return int(self.unfinished.value) or None
+
+    def _picked(self, _change: object = None) -> None:
+        self.resume_button.disabled = not self.unfinished.value
+
+
+def unfinished_options(runs: pd.DataFrame) -> list[tuple[str, int]]:
+    """Menu entries for the runs with orders still pending that nobody is sending."""
+    pending = Outcome.PENDING.value
+    if runs.empty:
+        return []
+    open_runs = runs.loc[(~runs["dry_run"]) & (runs[pending] > 0) & (runs["state"] != "running")]
+    return [
+        (
+            f"run {r['run_id']}: {r['source_name']} on {r['host']}, {r[pending]:,} pending "
+            f"({r['state']}, started {str(r['started_at'])[:19]})",
+            int(r["run_id"]),
+        )
+        for r in open_runs.iloc[::-1].to_dict("records")
+    ]
