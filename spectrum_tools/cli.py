@@ -23,8 +23,9 @@ import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.dispatch import SendOptions, line_results, send_updates
-from spectrum_tools.errors import ConfigError, RunStoppedError, SpectrumError
+from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError, SpectrumError
 from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.runs import skip_applied, source_identity
 from spectrum_tools.schema import OUTCOME, Outcome
 from spectrum_tools.sheets import read_updates, write_table, write_workbook
 from spectrum_tools.validation import problem_counts, validate_updates
@@ -96,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send the valid rows of orders that have invalid rows",
     )
+    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also send line items an earlier run already set to the same status here",
+    )
     p.set_defaults(func=_send)
 
     p = sub.add_parser("sandbox", help="run a local Spectrum-compatible server")
@@ -115,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, default=Path("demo-output"))
     p.set_defaults(func=_demo)
     _add_report_commands(sub)
+    _add_run_commands(sub)
     return parser
 
 
@@ -172,6 +180,11 @@ def _print_plan_summary(plan: Plan) -> None:
         f"Orders:   {summary['orders']:>8,}  ({summary['orders_held_invalid']:,} held back "
         "because a row is invalid)"
     )
+    if summary["orders_skipped"]:
+        _out(
+            f"Skipped:  {summary['orders_skipped']:>8,}  orders already applied by earlier runs "
+            "(--force sends them)"
+        )
     _out(f"Requests: {summary['requests']:>8,}  (one per order)")
 
 
@@ -199,9 +212,12 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     options = SendOptions(max_per_minute=args.max_per_minute, workers=args.workers)
     rows = read_updates(args.file, sheet=args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
+    if not args.force:  # shown before confirming; send_updates skips the same orders
+        plan = skip_applied(plan, client.host, runs_dir=args.runs_dir)
     _print_plan_summary(plan)
     if not args.dry_run and plan.request_count and not args.yes:
         _confirm(client.host, plan, options)
+    name, digest = source_identity(args.file)
     return _run_and_report(
         plan,
         client,
@@ -209,6 +225,10 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
         dry_run=args.dry_run,
         output=args.output,
         retry_without_missing=args.retry_without_missing,
+        runs_dir=args.runs_dir,
+        force=args.force,
+        source_name=name,
+        source_hash=digest,
     )
 
 
@@ -234,6 +254,10 @@ def _run_and_report(
     dry_run: bool,
     output: Path | None,
     retry_without_missing: bool,
+    runs_dir: Path | None = None,
+    force: bool = False,
+    source_name: str | None = None,
+    source_hash: str | None = None,
 ) -> int:
     stop = threading.Event()
     try:
@@ -245,12 +269,18 @@ def _run_and_report(
             workers=options.workers,
             retry_without_missing=retry_without_missing,
             stop=stop,
+            runs_dir=runs_dir,
+            force=force,
+            source_name=source_name,
+            source_hash=source_hash,
         )
         stopped = results.attrs.get("stopped")
     except RunStoppedError as exc:
         results = exc.results
         _write_results(results, plan, output)
+        _print_run(results, client, runs_dir)
         raise
+    _print_run(results, client, runs_dir)
     _print_outcomes(results)
     _write_results(results, plan, output)
     if stopped == "interrupted":
@@ -340,6 +370,10 @@ def _demo(args: argparse.Namespace) -> int:
             dry_run=False,
             output=out_dir / "results.xlsx",
             retry_without_missing=True,
+            # The demo's sandbox starts from the samples every time, so earlier demo runs
+            # say nothing about what it holds: record, but do not skip.
+            runs_dir=out_dir / "runs",
+            force=True,
         )
     _out("The sample sheet has messy rows on purpose: see the Lines sheet of the results.")
     # The demo worked if the run went to the end; orders held back as invalid are the point.
@@ -461,3 +495,224 @@ def _reconcile(args: argparse.Namespace) -> int:
         _err("interrupted: orders not read yet are reported as error")
         return EXIT_INTERRUPTED
     return EXIT_OK if bool((frame["state"] == State.MATCH.value).all()) else EXIT_INCOMPLETE
+
+
+# --------------------------------------------------------------------------- durable runs
+
+
+def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    base_help = (
+        "the run's environment, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)"
+    )
+    runs_help = "runs folder (default ./spectrum-runs)"
+    p = sub.add_parser("resume", help="send a run's pending and in-flight orders, same run")
+    p.add_argument("run", type=int, nargs="?", help="run id (default: latest unfinished run)")
+    p.add_argument("--base-url", help=base_help)
+    p.add_argument("--runs-dir", type=Path, help=runs_help)
+    p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
+    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
+    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    p.set_defaults(func=_resume)
+
+    p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
+    p.add_argument("run", type=int, help="the run whose failed orders to send again")
+    p.add_argument("--base-url", help=base_help)
+    p.add_argument("--include-not-found", action="store_true", help="also retry not_found orders")
+    p.add_argument("--runs-dir", type=Path, help=runs_help)
+    p.add_argument("--output", "-o", type=Path, help="write the new run's results")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
+    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    p.set_defaults(func=_retry)
+
+    p = sub.add_parser("runs", help="list the journal's runs with counts by outcome")
+    p.add_argument("--runs-dir", type=Path, help=runs_help)
+    p.set_defaults(func=_runs)
+
+    p = sub.add_parser("show", help="print one run: details, counts, orders not updated")
+    p.add_argument("run", type=int, help="the run's id")
+    p.add_argument("--runs-dir", type=Path, help=runs_help)
+    p.set_defaults(func=_show)
+
+
+def _runs_flag(runs_dir: Path | None) -> str:
+    return f" --runs-dir {runs_dir}" if runs_dir is not None else ""
+
+
+def _print_run(results: pd.DataFrame, client: SpectrumClient, runs_dir: Path | None) -> None:
+    """Where the run is journaled, and how to resume it when it did not finish."""
+    run_id = results.attrs.get("run_id")
+    if run_id is None:
+        return
+    _out(f"Run {run_id} is recorded in the journal {results.attrs.get('journal')}")
+    if bool((results[OUTCOME] == Outcome.PENDING.value).any()):
+        _out(
+            f"Resume it with: spectrum-tools resume {run_id} --base-url {client.base_url}"
+            + _runs_flag(runs_dir)
+        )
+
+
+def _exit_code(results: pd.DataFrame) -> int:
+    if results.attrs.get("stopped") == "interrupted":
+        _err("interrupted: in-flight requests finished; unsent orders are pending")
+        return EXIT_INTERRUPTED
+    good = {Outcome.UPDATED.value, Outcome.SKIPPED.value, Outcome.DRY_RUN.value}
+    return EXIT_OK if bool(results[OUTCOME].isin(good).all()) else EXIT_INCOMPLETE
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from spectrum_tools.journal import Journal
+    from spectrum_tools.runs import resume_run
+
+    client = SpectrumClient(args.base_url)
+    with Journal.existing(args.runs_dir) as journal:
+        run_id = args.run if args.run is not None else journal.latest_unfinished()
+        if run_id is None:
+            raise JournalError(f"no unfinished run in {journal.path}: nothing to resume")
+        pending = int(journal.load_run(run_id).counts[Outcome.PENDING.value])
+    _out(f"Resuming run {run_id}: {pending:,} orders pending or in flight, to {client.host}")
+    try:
+        results = resume_run(
+            run_id,
+            client,
+            runs_dir=args.runs_dir,
+            stop=threading.Event(),
+            max_per_minute=args.max_per_minute,
+            workers=args.workers,
+        )
+    except RunStoppedError as exc:
+        _finish_journaled(exc.results, client, args)
+        raise
+    _finish_journaled(results, client, args)
+    return _exit_code(results)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from spectrum_tools.journal import Journal
+    from spectrum_tools.runs import retry_failed, retry_plan
+
+    client = SpectrumClient(args.base_url)
+    with Journal.existing(args.runs_dir) as journal:
+        record = journal.load_run(args.run)
+    plan = retry_plan(record, include_not_found=args.include_not_found)
+    kinds = "failed or not_found" if args.include_not_found else "failed"
+    if plan.request_count == 0:
+        _out(f"Run {args.run} has no {kinds} orders: nothing to retry.")
+        return EXIT_OK
+    _out(f"Retrying run {args.run}: {plan.request_count:,} {kinds} orders, as a new run")
+    stored = record.meta["options"]
+    pace = args.max_per_minute or float(stored.get("max_per_minute", 100.0))
+    options = SendOptions(max_per_minute=pace, workers=args.workers or stored.get("workers", 4))
+    if not args.yes:
+        _confirm(client.host, plan, options)
+    try:
+        results = retry_failed(
+            args.run,
+            client,
+            include_not_found=args.include_not_found,
+            runs_dir=args.runs_dir,
+            stop=threading.Event(),
+            max_per_minute=args.max_per_minute,
+            workers=args.workers,
+        )
+    except RunStoppedError as exc:
+        _finish_journaled(exc.results, client, args)
+        raise
+    _finish_journaled(results, client, args)
+    return _exit_code(results)
+
+
+def _finish_journaled(
+    results: pd.DataFrame | None, client: SpectrumClient, args: argparse.Namespace
+) -> None:
+    """After a resume or retry: outcomes, the results file, where the run is recorded."""
+    if results is None:
+        return
+    run_id = results.attrs.get("run_id")
+    if run_id is not None:
+        from spectrum_tools.journal import Journal
+
+        with Journal.existing(args.runs_dir) as journal:
+            plan = journal.load_run(run_id).plan
+        _write_results(results, plan, args.output)
+    _print_run(results, client, args.runs_dir)
+    _print_outcomes(results)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from spectrum_tools.journal import Journal
+
+    location = Journal.location(args.runs_dir)
+    if not location.is_file():
+        _out(f"No runs yet (no journal at {location}).")
+        return EXIT_OK
+    with Journal(args.runs_dir) as journal:
+        runs = journal.runs()
+    _out(f"Runs in {location}:")
+    if runs.empty:
+        _out("  (none)")
+        return EXIT_OK
+    counts = [o.value for o in Outcome] + ["in_flight"]
+    shown = runs[["run_id", "parent_run", "state", "started_at", "host", "source_name"]].copy()
+    shown["started_at"] = shown["started_at"].map(_when)
+    shown["parent_run"] = shown["parent_run"].map(lambda r: "" if pd.isna(r) else str(r))
+    shown["requests"] = runs["requests"]
+    for column in counts:
+        if bool((runs[column] > 0).any()):
+            shown[column] = runs[column]
+    shown = shown.rename(
+        columns={
+            "run_id": "run",
+            "parent_run": "retry of",
+            "started_at": "started (UTC)",
+            "source_name": "source",
+        }
+    )
+    _out(shown.to_string(index=False))
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from spectrum_tools.journal import Journal
+
+    with Journal.existing(args.runs_dir) as journal:
+        record = journal.load_run(args.run)
+    meta = record.meta
+    options = ", ".join(f"{k}={v}" for k, v in sorted(meta["options"].items()))
+    _out(f"Run {record.run_id}: {meta['state']}" + ("  (dry run)" if meta["dry_run"] else ""))
+    _out(f"  Environment:  {meta['host']}")
+    _out(f"  Input:        {meta['source_name']}  (sha256 {meta['source_hash']})")
+    _out(f"  Started:      {_when(meta['started_at'])} UTC")
+    finished = _when(meta["finished_at"])
+    _out(f"  Finished:     {finished + ' UTC' if finished else '-'}")
+    if meta["stopped_reason"]:
+        _out(f"  Stopped:      {' '.join(str(meta['stopped_reason']).split())}")
+    if meta["parent_run"] is not None:
+        _out(f"  Retry of:     run {meta['parent_run']}")
+    if meta["sessions"] > 1:
+        _out(f"  Sessions:     {meta['sessions']} (resumed {meta['sessions'] - 1} times)")
+    _out(f"  Requests:     {meta['requests']:,} planned, {len(record.attempts):,} sent")
+    _out(f"  Options:      {options}")
+    _out(f"  Journal:      {meta['journal']}")
+    _print_outcomes(record.results)
+    results = record.results
+    rest = results.loc[~results[OUTCOME].isin([Outcome.UPDATED.value, Outcome.SKIPPED.value])]
+    if not rest.empty:
+        _out(f"Orders not updated ({len(rest):,}):")
+        table = rest[["purchaseOrderNumber", OUTCOME, "http_status", "details"]].copy()
+        table["http_status"] = table["http_status"].map(lambda c: "" if pd.isna(c) else str(c))
+        table["details"] = table["details"].map(_clip)
+        _out(table.to_string(index=False))
+    return _exit_code(results)
+
+
+def _when(stamp: object) -> str:
+    """An ISO 8601 UTC time from the journal, to the second, for a terminal."""
+    if stamp is None or (isinstance(stamp, float) and pd.isna(stamp)):
+        return ""
+    return str(stamp)[:19].replace("T", " ")
+
+
+def _clip(text: object, width: int = 90) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

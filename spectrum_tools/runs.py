@@ -35,7 +35,14 @@ from spectrum_tools.journal import Journal, RunRecord, RunRecorder
 from spectrum_tools.planning import Plan
 from spectrum_tools.schema import LINE_COUNT, LINE_ID, OUTCOME, PO, SOURCE_ROWS, STATUS, Outcome
 
-__all__ = ["JournaledSend", "resume_run", "retry_failed", "skip_applied", "source_identity"]
+__all__ = [
+    "JournaledSend",
+    "resume_run",
+    "retry_failed",
+    "retry_plan",
+    "skip_applied",
+    "source_identity",
+]
 
 _SourceArg = str | Path | IO[bytes] | pd.DataFrame | Plan
 
@@ -373,12 +380,10 @@ def retry_failed(
     JournalError, ConfigError, RunStoppedError
         As for :func:`resume_run`.
     """
-    wanted = [Outcome.FAILED.value] + ([Outcome.NOT_FOUND.value] if include_not_found else [])
     with Journal.existing(runs_dir) as journal:
         record = _usable_run(journal, run_id, client, "retry")
-    orders = record.results.loc[record.results[OUTCOME].isin(wanted), PO].tolist()
-    plan = _only_orders(record.plan, orders)
-    if not orders:
+    plan = retry_plan(record, include_not_found=include_not_found)
+    if plan.request_count == 0:
         frame = results_frame(plan, [])
         frame.attrs.update(host=client.host, stopped=None, run_id=None, journal=None)
         frame.attrs["parent_run"] = run_id
@@ -411,6 +416,25 @@ def retry_failed(
     frame.attrs.update(durable.attrs, parent_run=run_id)
     durable.finish()
     return frame
+
+
+def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
+    """The plan :func:`retry_failed` sends for a run: its ``failed`` (and ``not_found``) orders.
+
+    Examples
+    --------
+    >>> from spectrum_tools.planning import plan_updates
+    >>> plan = plan_updates(pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
+    ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"], "workflowStatus": ["completed"] * 2}))
+    >>> results = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
+    ...     "outcome": ["updated", "failed"]})
+    >>> record = RunRecord(1, {}, results, results, results.iloc[0:0], plan, results.iloc[0:0])
+    >>> retry_plan(record).orders["purchaseOrderNumber"].tolist()
+    ['P2']
+    """
+    wanted = [Outcome.FAILED.value] + ([Outcome.NOT_FOUND.value] if include_not_found else [])
+    orders = record.results.loc[record.results[OUTCOME].isin(wanted), PO].tolist()
+    return _only_orders(record.plan, orders)
 
 
 def _usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str) -> RunRecord:
