@@ -128,22 +128,29 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
-    keys = out.loc[complete, [PO, LINE_ID, STATUS, SOURCE_ROW]]
-    if len(keys):
-        line = keys.groupby([PO, LINE_ID], sort=False)
-        n_status = line[STATUS].transform("nunique").to_numpy()
+    if complete.any():
+        # Each key column is hashed once (factorize), not once per groupby as before.
+        line = _group_codes(out[PO].to_numpy()[complete], out[LINE_ID].to_numpy()[complete])
+        entry = _group_codes(line, out[STATUS].to_numpy()[complete])
+        # Distinct statuses of a line item = distinct (line item, status) entries of it.
+        entry_line = np.zeros(int(entry.max()) + 1, dtype=np.int64)
+        entry_line[entry] = line
+        n_status = np.bincount(entry_line, minlength=int(line.max()) + 1)[line]
         conflict = np.zeros(len(out), dtype=bool)
         conflict[complete] = n_status > 1
         if conflict.any():
             texts = np.full(len(out), "", dtype=object)
             texts[conflict] = _conflict_text(out.loc[conflict])
             problems.add_text(conflict, texts)
-        dup = keys.duplicated([PO, LINE_ID, STATUS], keep="first").to_numpy()
-        first_row = keys.groupby([PO, LINE_ID, STATUS], sort=False)[SOURCE_ROW].transform("first")
+        # Codes count up in order of first appearance: a row is a repeat when its code is
+        # not above every code before it.
+        seen_max = np.maximum.accumulate(np.concatenate([[-1], entry[:-1]]))
+        dup = entry <= seen_max
+        first_row = out[SOURCE_ROW].to_numpy()[complete][np.flatnonzero(~dup)[entry]]
         duplicate = np.zeros(len(out), dtype=bool)
         duplicate[complete] = dup & (n_status == 1)
         if duplicate.any():
-            first = first_row.to_numpy()[dup & (n_status == 1)]
+            first = first_row[dup & (n_status == 1)]
             notes = np.full(len(out), "", dtype=object)
             notes[duplicate] = [f"duplicate of row {r}, folded into it" for r in first]
             problems.note(duplicate, notes)
@@ -224,6 +231,15 @@ def _may_have_bad_chars(text: str) -> bool:
     # Every \s or control character is either " " or not printable (checked over all of
     # Unicode), so a printable value without " " cannot match _BAD_CHARS.
     return not text.isprintable() or " " in text
+
+
+def _group_codes(*columns: np.ndarray) -> np.ndarray:
+    """Dense int codes of the distinct value combinations, numbered by first appearance."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for values in columns:
+        column_codes, uniques = pd.factorize(values)
+        codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
+    return codes
 
 
 def _status_hint(spelling: str) -> str:
