@@ -1,0 +1,85 @@
+"""Helpers shared by the durable-run tests (journal, resume/retry, runs/show CLI).
+
+Everything goes through the real sandbox over HTTP; these only build sheets, clients and
+read the sandbox's request log and store.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spectrum_tools.client import SpectrumClient
+from spectrum_tools.dispatch import DispatchObserver, OrderResult, send_updates
+from spectrum_tools.sandbox import SandboxServer
+
+NEW = "delivered"  # no line item of the sample store has this status yet
+FAST = 6000.0  # requests per minute: pacing out of the way
+
+
+def client_for(sb: SandboxServer, token: str | None = None) -> SpectrumClient:
+    return SpectrumClient(sb.base_url, token=sb.token if token is None else token)
+
+
+def order_numbers(sb: SandboxServer, n: int, skip: int = 0) -> list[str]:
+    pos = list(dict.fromkeys(sb.store.line_statuses()["purchaseOrderNumber"]))
+    return pos[skip : skip + n]
+
+
+def sheet(sb: SandboxServer, pos: list[str], status: str = NEW) -> pd.DataFrame:
+    """An analyst's sheet setting every line item of ``pos`` to ``status``, in ``pos`` order."""
+    frame = sb.store.line_statuses()
+    frame = frame[frame["purchaseOrderNumber"].isin(pos)]
+    frame = frame.set_index("purchaseOrderNumber").loc[pos].reset_index()
+    return pd.DataFrame(
+        {
+            "purchaseOrderNumber": frame["purchaseOrderNumber"],
+            "recipeSetReadableId": frame["recipeSetId"],
+            "workflowStatus": status,
+        }
+    ).reset_index(drop=True)
+
+
+def store_statuses(sb: SandboxServer) -> dict[tuple[str, str], str]:
+    frame = sb.store.line_statuses()
+    return {
+        (po, rid): status
+        for po, rid, status in frame[
+            ["purchaseOrderNumber", "recipeSetId", "workflowStatus"]
+        ].itertuples(index=False, name=None)
+    }
+
+
+def status_requests(sb: SandboxServer, po: str | None = None) -> list[dict[str, Any]]:
+    """The status updates the sandbox received (oldest first), optionally for one order."""
+    return [
+        dict(r)
+        for r in sb.requests()
+        if r["endpoint"] == "order-status" and (po is None or r["purchaseOrderNumber"] == po)
+    ]
+
+
+def send(source: Any, sb: SandboxServer, runs_dir: Path, **options: Any) -> pd.DataFrame:
+    """send_updates to ``sb`` at a high pace, no progress bar, journal in ``runs_dir``."""
+    options.setdefault("progress", False)
+    options.setdefault("max_per_minute", FAST)
+    return send_updates(source, client_for(sb), runs_dir=runs_dir, **options)
+
+
+class StopAfter(DispatchObserver):
+    """Sets the run's stop event once ``n`` orders have their outcome (a graceful stop)."""
+
+    def __init__(self, stop: threading.Event, n: int) -> None:
+        self.stop = stop
+        self.n = n
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def finished(self, result: OrderResult) -> None:
+        with self._lock:
+            self.seen += 1
+            if self.seen >= self.n:
+                self.stop.set()
