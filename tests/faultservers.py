@@ -1,0 +1,532 @@
+"""Raw-socket HTTP servers that misbehave on purpose, for the fault and security suites.
+
+Every server binds ``127.0.0.1`` on a free port, serves each connection in its own daemon
+thread, and stops by itself: it accepts at most ``max_connections`` connections and lives
+at most ``lifetime_s`` seconds, and no behaviour holds a connection longer than
+``max_hold_s``. Tests still stop servers explicitly (the ``fault_server`` fixture does).
+
+A *behaviour* is a callable ``behaviour(hit) -> Action`` called once per request, with the
+request already read off the socket; ``hit.n`` counts requests from 0. The server records
+every request as a :class:`Hit`: the purchase order in the body, whether the token header
+came along, and what the server managed to answer (``delivered``), so a test can compare
+what the server did with what the client reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+TOKEN_HEADER = "SPECTRUM_API_TOKEN"
+_MAX_HEAD = 64 * 1024
+_MAX_BODY = 5 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class Hit:
+    """One request as the server read it, and what it answered."""
+
+    n: int
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    purchase_order: str | None
+    attempt: int = 1  # how many requests for this purchase order so far, this one included
+    delivered: int | None = None  # status code of an answer sent in full, else None
+    delivered_ok: bool = False  # a complete 2xx whose JSON says status OK
+
+    @property
+    def token(self) -> str | None:
+        return self.headers.get(TOKEN_HEADER.lower())
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """A complete HTTP response. ``body`` is JSON-encoded unless it is bytes."""
+
+    status: int
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Cut:
+    """Headers promising the whole body, then only ``fraction`` of it, then close."""
+
+    reply: Reply
+    fraction: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Reset:
+    """Abort the connection with a TCP RST (SO_LINGER 0), after reading the request."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Close:
+    """Close the connection cleanly without answering."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hang:
+    """Say nothing for ``seconds`` (bounded by the server's ``max_hold_s``), then close."""
+
+    seconds: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Trickle:
+    """Send ``reply`` ``chunk`` bytes at a time, ``delay`` apart; stop after ``limit`` bytes."""
+
+    reply: Reply
+    chunk: int = 8
+    delay: float = 0.02
+    limit: int | None = None
+
+
+Action = Reply | Cut | Reset | Close | Hang | Trickle
+Behaviour = Callable[[Hit], Action]
+
+
+def ok_body(hit: Hit) -> dict[str, str]:
+    """Spectrum's documented 200 answer for the order in ``hit``."""
+    ids = _ids(hit)
+    return {
+        "purchaseOrderNumber": hit.purchase_order or "",
+        "status": "OK",
+        "details": f"Updated workflow status for recipeSetReadableId(s): {', '.join(ids)}.",
+    }
+
+
+def ok(hit: Hit) -> Reply:
+    """The documented success answer."""
+    return Reply(200, ok_body(hit))
+
+
+def error_body(hit: Hit, status: int) -> dict[str, str]:
+    po = hit.purchase_order or ""
+    return {
+        "purchaseOrderNumber": po,
+        "status": "Error",
+        "details": f"Update status for {po} encountered an error. ({status})",
+    }
+
+
+def encode(reply: Reply) -> bytes:
+    """Raw HTTP/1.1 response bytes with ``Connection: close``."""
+    body = reply.body
+    data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+    lines = [f"HTTP/1.1 {reply.status} X", f"Content-Length: {len(data)}", "Connection: close"]
+    if not isinstance(body, bytes) and body is not None:
+        lines.append("Content-Type: application/json")
+    lines += [f"{k}: {v}" for k, v in reply.headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+
+
+def _ids(hit: Hit) -> list[str]:
+    try:
+        items = json.loads(hit.body).get("lineItems", [])
+        return [str(i["recipeSetReadableId"]) for i in items]
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return []
+
+
+def _is_ok(reply: Reply) -> bool:
+    return (
+        200 <= reply.status < 300
+        and isinstance(reply.body, dict)
+        and str(reply.body.get("status", "")).upper() == "OK"
+    )
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class FaultServer:
+    """A misbehaving HTTP server on ``127.0.0.1`` (see the module docstring).
+
+    Parameters
+    ----------
+    behaviour
+        ``behaviour(hit) -> Action``, called once per request.
+    max_connections
+        Connections accepted at most; later ones are refused (the listener closes).
+    lifetime_s
+        The server stops accepting after this many seconds.
+    max_hold_s
+        No connection is held open longer than this (hangs and trickles included).
+    """
+
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        *,
+        max_connections: int = 64,
+        lifetime_s: float = 30.0,
+        max_hold_s: float = 5.0,
+    ) -> None:
+        self.behaviour = behaviour
+        self.hits: list[Hit] = []
+        self.connections = 0
+        self.max_connections = max_connections
+        self.max_hold_s = max_hold_s
+        self._deadline = time.monotonic() + lifetime_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True, name="fault-accept")
+        self._acceptor.start()
+
+    # -- what tests read --------------------------------------------------------------
+
+    def hits_for(self, purchase_order: str) -> list[Hit]:
+        with self._lock:
+            return [h for h in self.hits if h.purchase_order == purchase_order]
+
+    def answered_ok(self, purchase_order: str) -> bool:
+        """Whether the server delivered a complete success answer for this order."""
+        return any(h.delivered_ok for h in self.hits_for(purchase_order))
+
+    def tokens_seen(self) -> list[str | None]:
+        with self._lock:
+            return [h.token for h in self.hits]
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._acceptor.join(timeout=2)
+        for thread in list(self._threads):
+            thread.join(timeout=2)
+
+    def __enter__(self) -> FaultServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- serving ----------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        try:
+            while not self._stop.is_set() and time.monotonic() < self._deadline:
+                if self.connections >= self.max_connections:
+                    break
+                try:
+                    conn, _ = self._sock.accept()
+                except OSError:  # timeout, or closed by stop()
+                    continue
+                self.connections += 1
+                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+    def _serve(self, conn: socket.socket) -> None:
+        started = time.monotonic()
+        conn.settimeout(self.max_hold_s)
+        try:
+            with conn:
+                hit = self._read(conn)
+                if hit is None:
+                    return
+                action = self.behaviour(hit)
+                self._act(conn, hit, action, started)
+        except OSError:
+            return
+
+    def _read(self, conn: socket.socket) -> Hit | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk or len(data) > _MAX_HEAD:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        first, *lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = min(int(headers.get("content-length", "0") or 0), _MAX_BODY)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        method, path, _ = [*first.split(" ", 2), "", ""][:3]
+        po: str | None = None
+        with contextlib.suppress(ValueError, AttributeError):
+            value = json.loads(body).get("purchaseOrderNumber")
+            po = value if isinstance(value, str) else None
+        with self._lock:
+            attempt = 1 + sum(h.purchase_order == po for h in self.hits)
+            hit = Hit(len(self.hits), method, path, headers, body, po, attempt)
+            self.hits.append(hit)
+        return hit
+
+    def _act(self, conn: socket.socket, hit: Hit, action: Action, started: float) -> None:
+        hold_until = started + self.max_hold_s
+        if isinstance(action, Reply):
+            # Marked before sending: the client may act on the answer before sendall returns.
+            hit.delivered, hit.delivered_ok = action.status, _is_ok(action)
+            try:
+                conn.sendall(encode(action))
+            except OSError:
+                hit.delivered, hit.delivered_ok = None, False
+                raise
+            _drain(conn)
+        elif isinstance(action, Cut):
+            raw = encode(action.reply)
+            body_len = len(raw) - raw.index(b"\r\n\r\n") - 4
+            keep = len(raw) - body_len + int(body_len * action.fraction)
+            conn.sendall(raw[:keep])
+        elif isinstance(action, Reset):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif isinstance(action, Close):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        elif isinstance(action, Hang):
+            self._stop.wait(max(0.0, min(started + action.seconds, hold_until) - time.monotonic()))
+        elif isinstance(action, Trickle):
+            raw = encode(action.reply)
+            limit = len(raw) if action.limit is None else min(action.limit, len(raw))
+            sent = 0
+            try:
+                while sent < limit and time.monotonic() < hold_until and not self._stop.is_set():
+                    piece = raw[sent : min(sent + action.chunk, limit)]
+                    if sent + len(piece) == len(raw):  # the last byte: the answer is complete
+                        hit.delivered = action.reply.status
+                        hit.delivered_ok = _is_ok(action.reply)
+                    conn.sendall(piece)
+                    sent += len(piece)
+                    if sent < limit:
+                        self._stop.wait(action.delay)
+            except OSError:
+                hit.delivered, hit.delivered_ok = None, False
+                raise
+            if sent == len(raw):
+                _drain(conn)
+        else:  # pragma: no cover - a test bug
+            raise TypeError(f"unknown action {action!r}")
+
+
+def _drain(conn: socket.socket) -> None:
+    """Wait briefly for the client to close first, so a complete answer is not reset."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(0.5)
+        while conn.recv(4096):
+            pass
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def fault_servers(*behaviours: Behaviour, **options: Any) -> Iterator[list[FaultServer]]:
+    """Start one server per behaviour; stop them all on exit."""
+    servers = [FaultServer(b, **options) for b in behaviours]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+# --------------------------------------------------------------------------- runs and checks
+#
+# Shared by the fault and property suites: send a plan with fast options through the
+# journal (as send_updates does), then check what a user relies on against what the
+# server actually did.
+
+FAST_OPTIONS: dict[str, Any] = {
+    "max_per_minute": 60_000.0,
+    "workers": 2,
+    "max_attempts": 3,
+    "backoff_s": 0.01,
+    "backoff_max_s": 0.05,
+    "throttle_pause_s": 0.02,
+    "retry_after_max_s": 0.3,
+    "max_throttle_retries": 2,
+}
+FINAL_OUTCOMES = frozenset(
+    {"updated", "partial", "not_found", "failed", "invalid", "pending", "skipped"}
+)
+_COMPARED = [
+    "purchaseOrderNumber",
+    "outcome",
+    "http_status",
+    "attempts",
+    "missing_ids",
+    "line_count",
+    "source_rows",
+]
+
+
+def update_rows(n_orders: int, lines: int = 2, prefix: str = "PO-F") -> Any:
+    """A frame of ``n_orders`` orders with ``lines`` distinct line items each."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "purchaseOrderNumber": [
+                f"{prefix}{o:04d}" for o in range(n_orders) for _ in range(lines)
+            ],
+            "recipeSetReadableId": [
+                f"L{o:03d}X{k:03d}" for o in range(n_orders) for k in range(lines)
+            ],
+            "workflowStatus": ["completed"] * (n_orders * lines),
+        }
+    )
+
+
+def run_journaled(
+    plan: Any,
+    client: Any,
+    runs_dir: Any,
+    *,
+    stop: threading.Event | None = None,
+    observers: Sequence[Any] = (),
+    **options: Any,
+) -> Any:
+    """Send ``plan`` with :data:`FAST_OPTIONS` (overridable) as a journaled run.
+
+    Returns the results frame with ``attrs`` ``stopped``, ``run_id`` and ``journal``, as
+    :func:`spectrum_tools.send_updates` sets them (it does not raise on 401/403).
+    """
+    from spectrum_tools.dispatch import SendOptions, results_frame, run_plan
+    from spectrum_tools.runs import JournaledSend
+
+    opts = SendOptions(**{**FAST_OPTIONS, **options})
+    stop = stop if stop is not None else threading.Event()
+    durable = JournaledSend(client, runs_dir=runs_dir)
+    plan = durable.begin(plan, opts, stop=stop)
+    try:
+        hooks = [*durable.observers, *observers]
+        results, stopped = run_plan(plan, client, opts, observers=hooks, stop=stop)
+    finally:
+        durable.finish()
+    frame = results_frame(plan, results)
+    frame.attrs.update(host=client.host, stopped=stopped, **durable.attrs)
+    return frame
+
+
+class ServerView:
+    """What a server did, per purchase order: requests received and complete 200 OKs."""
+
+    def __init__(self, ok: Callable[[str], bool], count: Callable[[str], int] | None) -> None:
+        self.ok = ok
+        self.count = count
+
+    @classmethod
+    def of(cls, server: FaultServer, *, sees_every_attempt: bool = True) -> ServerView:
+        count = (lambda po: len(server.hits_for(po))) if sees_every_attempt else None
+        return cls(server.answered_ok, count)
+
+    @classmethod
+    def of_sandbox(cls, sandbox: Any) -> ServerView:
+        records = [r for r in sandbox.requests() if r["endpoint"] == "order-status"]
+
+        def ok(po: str) -> bool:
+            return any(r["purchaseOrderNumber"] == po and r["status"] == 200 for r in records)
+
+        def count(po: str) -> int:
+            return sum(r["purchaseOrderNumber"] == po for r in records)
+
+        # Requests the sandbox refuses before reading them (rate limited) carry no PO.
+        every_po_known = all(r["purchaseOrderNumber"] is not None for r in records)
+        return cls(ok, count if every_po_known else None)
+
+
+class StopAfter:
+    """A dispatch observer that sets ``stop`` once ``n`` orders have a final outcome."""
+
+    def __init__(self, n: int, stop: threading.Event) -> None:
+        from spectrum_tools.dispatch import DispatchObserver
+
+        self.n, self.stop, self.seen = n, stop, 0
+        self._lock = threading.Lock()
+        for hook in ("run_started", "sending", "answered", "run_finished"):
+            setattr(self, hook, getattr(DispatchObserver(), hook))
+
+    def finished(self, result: Any) -> None:
+        with self._lock:
+            self.seen += 1
+            if self.seen >= self.n:
+                self.stop.set()
+
+
+def check_run(results: Any, plan: Any, server: ServerView, *, finished: bool = True) -> None:
+    """The promises every run keeps, whatever the server did.
+
+    * every order of the plan has exactly one row, with a final outcome;
+    * a ``pending`` order was never answered 200 by the server (sent and reported unsent);
+    * an ``updated`` order was answered 200 by the server;
+    * ``attempts`` is the number of requests the server received for the order;
+    * when the run went to the end (``finished``), nothing is left ``pending``.
+    """
+    pos = results["purchaseOrderNumber"].tolist()
+    expected = [r.purchase_order for r in plan.requests()]
+    expected += plan.set_aside["purchaseOrderNumber"].tolist()
+    assert sorted(pos) == sorted(expected), "every order exactly once"
+    outcomes = dict(zip(pos, results["outcome"], strict=True))
+    assert set(outcomes.values()) <= FINAL_OUTCOMES, set(outcomes.values())
+    attempts = dict(zip(pos, results["attempts"], strict=True))
+    for po in (r.purchase_order for r in plan.requests()):
+        outcome = outcomes[po]
+        if outcome == "pending":
+            assert not server.ok(po), f"{po}: answered 200 by the server but reported pending"
+        if outcome == "updated":
+            assert server.ok(po), f"{po}: reported updated but the server never answered 200"
+        if server.count is not None:
+            assert attempts[po] == server.count(po), (
+                f"{po}: results say {attempts[po]} attempts, the server got {server.count(po)}"
+            )
+    if finished:
+        assert "pending" not in outcomes.values(), results[["purchaseOrderNumber", "outcome"]]
+
+
+def check_journal(results: Any, runs_dir: Any) -> Any:
+    """The journal holds the same final outcome, status and attempts per order as ``results``.
+
+    Returns the :class:`~spectrum_tools.journal.RunRecord`.
+    """
+    from spectrum_tools.journal import Journal
+
+    run_id = results.attrs.get("run_id")
+    assert run_id is not None, "the run was not journaled"
+    with Journal.existing(runs_dir) as journal:
+        record = journal.load_run(run_id)
+    mine = results[_COMPARED].sort_values("purchaseOrderNumber").reset_index(drop=True)
+    theirs = record.results[_COMPARED].sort_values("purchaseOrderNumber").reset_index(drop=True)
+    mine_rows = mine.astype(str).to_numpy().tolist()
+    theirs_rows = theirs.astype(str).to_numpy().tolist()
+    assert mine_rows == theirs_rows, (mine.to_string(), theirs.to_string())
+    per_order = record.attempts.groupby("purchaseOrderNumber").size().to_dict()
+    for po, n in zip(results["purchaseOrderNumber"], results["attempts"], strict=True):
+        assert per_order.get(po, 0) == n, f"{po}: journal logged {per_order.get(po, 0)} attempts"
+    return record
