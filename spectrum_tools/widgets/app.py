@@ -90,6 +90,8 @@ class BulkUpdateApp:
         The last run's id in the journal.
     plan
         The plan of the last validation (None until then).
+    last_message
+        The message line as plain text (``error: ...`` for an error), for scripts.
 
     Examples
     --------
@@ -118,6 +120,7 @@ class BulkUpdateApp:
         self.plan: Plan | None = None
         self.results: pd.DataFrame | None = None
         self.run_id: int | None = None
+        self.last_message = ""
         self.message = w.HTML()
 
         problems: list[BaseException] = []
@@ -204,10 +207,14 @@ class BulkUpdateApp:
         return run
 
     def _error(self, exc: BaseException) -> None:
-        self.message.value = _render.error_line(_render.one_line(exc))
+        self._say(_render.one_line(exc), error=True)
 
     def _info(self, text: str) -> None:
-        self.message.value = _render.info_line(text)
+        self._say(text)
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.last_message = ("error: " if error else "") + text
+        self.message.value = _render.error_line(text) if error else _render.info_line(text)
 
     # ------------------------------------------------------------------ display
 
@@ -440,7 +447,7 @@ class BulkUpdateApp:
                 self._show_results(results)
             if error is not None:
                 prefix = "stopped: " if isinstance(error, RunStoppedError) else ""
-                self.message.value = _render.error_line(prefix + _render.one_line(error))
+                self._say(prefix + _render.one_line(error), error=True)
         except Exception as exc:
             self._error(exc)
         finally:
