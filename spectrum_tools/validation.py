@@ -7,8 +7,9 @@ Vectorised throughout: a million rows validate in about a second.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Callable
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -116,14 +117,14 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
     out[STATUS] = normal
 
     for col in (PO, LINE_ID):
-        values = out[col]
-        sci = _fullmatches(values, _SCIENTIFIC, _may_be_scientific)
+        values = out[col].to_numpy().tolist()
+        sci = _fullmatches(values, _SCIENTIFIC, _may_be_scientific(values))
         problems.add(
             sci,
             f"{col} looks like Excel scientific notation (Excel damaged the id: "
             "format the column as Text and re-export it)",
         )
-        bad = (~sci) & _fullmatches(values, _BAD_CHARS, _may_have_bad_chars)
+        bad = (~sci) & _fullmatches(values, _BAD_CHARS, _may_have_bad_chars(values))
         problems.add(bad, f"{col} contains spaces or control characters")
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
@@ -193,44 +194,50 @@ def _trimmed(values: pd.Series) -> pd.Series:
     text = values.astype(object).where(values.notna(), "")
     if pd.api.types.infer_dtype(text, skipna=False) != "string":
         text = text.map(cell_text)  # 12345678.0 from a float column is "12345678"
-    # One plain loop instead of three .str.strip() passes (3x faster on a million rows).
-    trimmed = [_trim(v) for v in text.to_numpy()]
+    # str.strip mapped at C speed instead of three .str.strip() passes (about 3x faster);
+    # the invisible-character pass only runs for a column that holds one.
+    trimmed = list(map(str.strip, text.to_numpy().tolist()))
+    joined = "".join(trimmed)
+    if any(char in joined for char in _INVISIBLE):
+        trimmed = [_trim_invisible(v) for v in trimmed]
     return pd.Series(trimmed, index=text.index, name=text.name, dtype=object)
 
 
-def _trim(text: str) -> str:
-    """``text.strip().strip(_INVISIBLE).strip()``, skipping the rare second half."""
-    text = text.strip()
+def _trim_invisible(text: str) -> str:
+    """``text.strip(_INVISIBLE).strip()`` for an already stripped text (a no-op unless an
+    end is invisible)."""
     if text and (text[0] in _INVISIBLE or text[-1] in _INVISIBLE):
-        text = text.strip(_INVISIBLE).strip()
+        return text.strip(_INVISIBLE).strip()
     return text
 
 
-def _fullmatches(
-    values: pd.Series, pattern: re.Pattern[str], maybe: Callable[[str], bool]
-) -> np.ndarray:
-    """``values.str.fullmatch(pattern)`` as a bool array, for text values.
+def _fullmatches(texts: list[str], pattern: re.Pattern[str], maybe: np.ndarray) -> np.ndarray:
+    """``pattern.fullmatch`` of each text as a bool array, run only where ``maybe`` is True.
 
-    ``maybe(v)`` is a cheap test that is True for every value the pattern can match; the
-    regex runs only where it is True (a fraction of ids, so 2-4x faster than ``.str``).
+    ``maybe`` must be True for every text the pattern can match; it is computed at C speed
+    (see below), so the regex runs on a small fraction of the ids.
     """
+    out = np.zeros(len(texts), dtype=bool)
+    where = np.flatnonzero(maybe)
     full = pattern.fullmatch
-    return np.fromiter(
-        (maybe(v) and full(v) is not None for v in values.to_numpy()),
-        dtype=bool,
-        count=len(values),
-    )
+    out[where] = [full(texts[i]) is not None for i in where.tolist()]
+    return out
 
 
-def _may_be_scientific(text: str) -> bool:
+def _may_be_scientific(texts: list[str]) -> np.ndarray:
     # _SCIENTIFIC ends with \d, which for str patterns is exactly str.isdecimal().
-    return text[-1:].isdecimal()
+    last = map(operator.itemgetter(slice(-1, None)), texts)
+    return np.fromiter(map(str.isdecimal, last), dtype=bool, count=len(texts))
 
 
-def _may_have_bad_chars(text: str) -> bool:
+def _may_have_bad_chars(texts: list[str]) -> np.ndarray:
     # Every \s or control character is either " " or not printable (checked over all of
-    # Unicode), so a printable value without " " cannot match _BAD_CHARS.
-    return not text.isprintable() or " " in text
+    # Unicode), so a printable text without " " cannot match _BAD_CHARS.
+    n = len(texts)
+    printable = np.fromiter(map(str.isprintable, texts), dtype=bool, count=n)
+    spaced = np.fromiter(map(operator.contains, texts, repeat(" ")), dtype=bool, count=n)
+    maybe: np.ndarray = ~printable | spaced
+    return maybe
 
 
 def _group_codes(*columns: np.ndarray) -> np.ndarray:
