@@ -358,7 +358,12 @@ def _read_orders(
                 po = next(cursor, None)
             if po is None:
                 return
-            reading = _read_one(run, po)
+            try:
+                reading = _read_one(run, po)
+            except Exception as exc:  # one odd answer must not kill a worker
+                # e.g. RecursionError from a deeply nested JSON body: the order is an
+                # error, and this worker goes on with the next order.
+                reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
             with run.lock:
                 readings[po] = reading
                 if bar is not None:

@@ -295,6 +295,29 @@ def test_an_answer_that_is_not_json_is_an_error_for_that_order(make_raw_server: 
     assert frame["state"].tolist() == ["error"]
 
 
+def test_a_deeply_nested_answer_is_an_error_and_reading_goes_on(make_raw_server: MakeRaw) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    good = {
+        "purchaseOrderNumber": "P2",
+        "lineItems": [{"recipeSetId": "B", "workflowStatus": "approved"}],
+    }
+
+    def respond(request: RawRequest, n: int) -> bytes:
+        return http_response(200, nested if request.path.endswith("/P1") else good)
+
+    sheet = pd.DataFrame(
+        {"PO": ["P1", "P2", "P2"], "Line ID": ["A", "B", "C"], "Status": ["approved"] * 3}
+    )
+    frame = reconcile(
+        sheet,
+        _client(make_raw_server(respond)),
+        max_per_minute=FAST,
+        workers=1,
+        progress=False,
+    )
+    assert frame["state"].tolist() == ["error", "match", "missing_in_spectrum"]
+
+
 # --------------------------------------------------------------------------- journal only
 
 
