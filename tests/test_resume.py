@@ -106,7 +106,8 @@ def test_resume_resends_an_order_left_in_flight_by_a_dead_process(
     assert details[pos[0]].startswith("in flight")
     assert details[pos[1]] == "not sent yet"
 
-    results = resume_run(None, client, runs_dir=runs, progress=False)  # the latest unfinished
+    # None: the most recent unfinished run. (This run recorded no pace: override the default.)
+    results = resume_run(None, client, runs_dir=runs, progress=False, max_per_minute=FAST)
 
     assert sorted(r["purchaseOrderNumber"] for r in status_requests(sandbox)) == sorted(pos)
     assert set(results["outcome"]) == {"updated"}
