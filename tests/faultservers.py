@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -530,3 +531,164 @@ def check_journal(results: Any, runs_dir: Any) -> Any:
     for po, n in zip(results["purchaseOrderNumber"], results["attempts"], strict=True):
         assert per_order.get(po, 0) == n, f"{po}: journal logged {per_order.get(po, 0)} attempts"
     return record
+
+
+# --------------------------------------------------------------------------- forged workbooks
+#
+# Workbooks written byte by byte, for what openpyxl will not write: formulas with cached
+# values, and zip bombs (an entry whose deflate stream inflates to gigabytes, built from
+# one repeated compressed block so neither the disk nor the test pays for the gigabytes).
+
+_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_OFFICE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+def _zip(entries: list[tuple[str, bytes, int, int, int]]) -> bytes:
+    """A zip archive from ``(name, data, crc32, declared size, method)`` entries."""
+    out, central = bytearray(), bytearray()
+    for name, data, crc, size, method in entries:
+        raw = name.encode()
+        offset = len(out)
+        out += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(raw), 0
+        )
+        out += raw + data
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            method,
+            0,
+            0x21,
+            crc,
+            len(data),
+            size,
+            len(raw),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        central += raw
+    start = len(out)
+    out += central
+    out += struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), start, 0
+    )
+    return bytes(out)
+
+
+def _stored(name: str, data: bytes) -> tuple[str, bytes, int, int, int]:
+    return (name, data, zlib.crc32(data), len(data), 0)
+
+
+def _package(sheets: Sequence[tuple[str, str]]) -> list[tuple[str, bytes, int, int, int]]:
+    """The fixed parts of a workbook: ``sheets`` is ``(name, state)`` per sheet."""
+    overrides = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_OFFICE}.worksheet+xml"/>'
+        for i in range(1, len(sheets) + 1)
+    )
+    types = (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+        'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+        'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+        f'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
+        f'ContentType="{_OFFICE}.sheet.main+xml"/>{overrides}</Types>'
+    )
+    rels = (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PKG_NS}">'
+        f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    )
+    listed = "".join(
+        f'<sheet name="{name}" sheetId="{i}" r:id="rId{i}"'
+        + (f' state="{state}"' if state != "visible" else "")
+        + "/>"
+        for i, (name, state) in enumerate(sheets, start=1)
+    )
+    book = (
+        f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_NS}" xmlns:r="{_REL_NS}">'
+        f"<sheets>{listed}</sheets></workbook>"
+    )
+    book_rels = "".join(
+        f'<Relationship Id="rId{i}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+        for i in range(1, len(sheets) + 1)
+    )
+    book_rels = (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PKG_NS}">'
+        f"{book_rels}</Relationships>"
+    )
+    return [
+        _stored("[Content_Types].xml", types.encode()),
+        _stored("_rels/.rels", rels.encode()),
+        _stored("xl/workbook.xml", book.encode()),
+        _stored("xl/_rels/workbook.xml.rels", book_rels.encode()),
+    ]
+
+
+def _sheet_head() -> bytes:
+    return f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_NS}"><sheetData>'.encode()
+
+
+def inline_row(*cells: str) -> str:
+    """One ``<row>`` of inline-string cells (text is XML-escaped)."""
+    from xml.sax.saxutils import escape
+
+    return (
+        "<row>"
+        + "".join(f'<c t="inlineStr"><is><t>{escape(c)}</t></is></c>' for c in cells)
+        + "</row>"
+    )
+
+
+def forged_xlsx(sheets: Sequence[tuple[str, str, str]]) -> bytes:
+    """A workbook from ``(name, state, rows XML)`` per sheet, ``state`` visible/hidden/veryHidden.
+
+    ``rows XML`` is the inside of ``<sheetData>``, e.g. built with :func:`inline_row`, or
+    cells such as ``<c r="A2" t="str"><f>UPPER("po1")</f><v>PO1</v></c>`` (a formula with
+    its cached value, as Excel saves it).
+    """
+    parts = _package([(name, state) for name, state, _ in sheets])
+    for i, (_, _, rows) in enumerate(sheets, start=1):
+        xml = _sheet_head() + rows.encode() + b"</sheetData></worksheet>"
+        parts.append(_stored(f"xl/worksheets/sheet{i}.xml", xml))
+    return _zip(parts)
+
+
+def zip_bomb(inflated_mb: int, *, declared_mb: int | None = None) -> bytes:
+    """An .xlsx whose one sheet inflates to ``inflated_mb`` MiB of a single 'A...' cell.
+
+    The sheet's deflate stream is one 1 MiB block compressed once and repeated (each
+    block starts afresh after a full flush, so the repetition is a valid stream): a
+    2.5 GB sheet costs about 2.5 MB of bytes. ``declared_mb`` makes the zip directory lie
+    about the inflated size (default: it tells the truth).
+    """
+
+    def deflated(data: bytes, mode: int) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return packer.compress(data) + packer.flush(mode)
+
+    head = _sheet_head() + b'<row><c t="inlineStr"><is><t>'
+    tail = b"</t></is></c></row></sheetData></worksheet>"
+    block = b"A" * (1 << 20)
+    packed_block = deflated(block, zlib.Z_FULL_FLUSH)
+    stream = deflated(head, zlib.Z_FULL_FLUSH) + packed_block * inflated_mb
+    stream += deflated(tail, zlib.Z_FINISH)
+    crc = zlib.crc32(head)
+    block_crc_state = crc
+    for _ in range(inflated_mb):
+        block_crc_state = zlib.crc32(block, block_crc_state)
+    crc = zlib.crc32(tail, block_crc_state)
+    size = len(head) + len(block) * inflated_mb + len(tail)
+    declared = size if declared_mb is None else declared_mb << 20
+    if declared >= 1 << 32:
+        raise ValueError("keep the declared size under 4 GiB (no zip64 here)")
+    parts = _package([("Updates", "visible")])
+    parts.append(("xl/worksheets/sheet1.xml", stream, crc, declared, 8))
+    return _zip(parts)
