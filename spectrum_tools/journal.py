@@ -380,12 +380,17 @@ class RunRecorder(DispatchObserver):
     def finished(self, result: OrderResult) -> None:
         """Commit the order's final outcome (``pending`` when it was not sent)."""
         state = _PENDING if result.outcome == Outcome.PENDING else _DONE
+        # Dispatch reports "pending, not sent" (0 attempts) for every order without a
+        # result when a run stops; after Ctrl-C that can include one whose request is out.
+        # The journal saw it leave: keep it in flight rather than call it unsent.
+        keep_in_flight = state == _PENDING and not result.attempts
         try:
             with self.journal._write() as db:
                 db.execute(
                     "UPDATE orders SET state = ?, outcome = ?, http_status = ?, details = ?,"
                     " missing_ids = ?, elapsed_s = ?, finished_at = ?"
-                    " WHERE run_id = ? AND kind = 'request' AND purchaseOrderNumber = ?",
+                    " WHERE run_id = ? AND kind = 'request' AND purchaseOrderNumber = ?"
+                    " AND NOT (? AND state = 'in_flight')",
                     (
                         state,
                         result.outcome.value,
@@ -396,6 +401,7 @@ class RunRecorder(DispatchObserver):
                         _now(),
                         self.run_id,
                         result.purchase_order,
+                        keep_in_flight,
                     ),
                 )
         except (sqlite3.Error, OSError) as exc:
