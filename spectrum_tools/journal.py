@@ -312,7 +312,6 @@ class RunRecorder(DispatchObserver):
         lock: _RunLock,
         *,
         stop: threading.Event | None = None,
-        owns_journal: bool = False,
     ) -> None:
         self.run_id = run_id
         self.journal = journal
@@ -322,7 +321,6 @@ class RunRecorder(DispatchObserver):
         self._lock = lock
         self._open: dict[tuple[str, int], int] = {}
         self._guard = threading.Lock()
-        self._owns_journal = owns_journal
         self._closed = False
 
     def __repr__(self) -> str:
@@ -430,13 +428,11 @@ class RunRecorder(DispatchObserver):
         self.close()
 
     def close(self) -> None:
-        """Release the run (and the journal, when this recorder opened it). Idempotent."""
+        """Release the run, so another process may resume it. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._lock.release()
-        if self._owns_journal:
-            self.journal.close()
 
 
 # --------------------------------------------------------------------------- journal

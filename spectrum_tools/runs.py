@@ -120,6 +120,7 @@ class JournaledSend:
         self.source_hash = source_hash
         self.parent_run = parent_run
         self.recorder: RunRecorder | None = None
+        self._journal: Journal | None = None
 
     def read_source(self, source: _SourceArg) -> _SourceArg:
         """Name and hash the input; an upload is read once here and handed on as bytes."""
@@ -166,8 +167,7 @@ class JournaledSend:
         except BaseException:
             journal.close()
             raise
-        recorder._owns_journal = True
-        self.recorder = recorder
+        self.recorder, self._journal = recorder, journal
         return plan
 
     @property
@@ -194,6 +194,8 @@ class JournaledSend:
         if recorder is None:
             return
         recorder.close()
+        if self._journal is not None:
+            self._journal.close()
         if recorder.error is not None:
             raise JournalError(
                 f"the run journal could not be written, so run {recorder.run_id} was stopped: "
