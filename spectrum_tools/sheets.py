@@ -675,9 +675,22 @@ def write_workbook(
     return target
 
 
+# Characters an .xlsx cannot hold (openpyxl raises IllegalCharacterError on them), and the
+# texts openpyxl would store as error cells rather than strings.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"})
+
+
 def _xlsx_cell(ws: Any, value: object) -> Any:
     from openpyxl.cell import WriteOnlyCell
 
+    if type(value) is str:  # most cells of a report: the fast path (100k-order reports)
+        if not value:
+            return None  # reads back as "" all the same, and costs nothing to write
+        if _XML_ILLEGAL.search(value):
+            value = _XML_ILLEGAL.sub("\ufffd", value)  # a pasted control character
+        if value[0] != "=" and value not in _EXCEL_ERRORS:
+            return value  # openpyxl stores any other text as a plain string cell
     if value is None or value is pd.NA or value is pd.NaT:  # a blank cell, not "<NA>" text
         return None
     if isinstance(value, float) and value != value:
@@ -686,7 +699,7 @@ def _xlsx_cell(ws: Any, value: object) -> Any:
         return value
     if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
         return _xlsx_cell(ws, value.item())
-    text = value if isinstance(value, str) else cell_text(value)
+    text = value if isinstance(value, str) else _XML_ILLEGAL.sub("\ufffd", cell_text(value))
     cell = WriteOnlyCell(ws, value=text)
     # openpyxl treats "=..." as a formula; a typed string cell is never executed.
     cell.data_type = "s"

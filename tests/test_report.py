@@ -178,6 +178,26 @@ def test_formula_like_notes_are_string_cells_never_formulas(
     assert all(c.data_type == "s" for c in notes)
 
 
+def test_error_codes_and_control_characters_in_notes_do_not_break_the_report(
+    make_sandbox: MakeSandbox, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox(seed_from=ORDERS)
+    sheet = pd.DataFrame(
+        {
+            "PO": ["PO-1", "PO-1"],
+            "Recipe Set ID": ["00123456", "12345678"],
+            "Status": ["completed", "completed"],
+            "Notes": ["#N/A", "pasted\x07bell"],
+        }
+    )
+    client = SpectrumClient(sandbox.base_url, token=SANDBOX_TOKEN)
+    plan = plan_updates(validate_updates(read_updates(sheet)))
+    results = send_updates(plan, client, progress=False, max_per_minute=FAST, journal=False)
+    book = openpyxl.load_workbook(write_report(results, tmp_path / "r.xlsx", plan=plan))
+    notes = _column(book["Lines"], "Notes")
+    assert [(c.value, c.data_type) for c in notes] == [("#N/A", "s"), ("pasted\ufffdbell", "s")]
+
+
 def test_lines_sheet_reads_back_as_the_analysts_rows(
     sent: tuple[pd.DataFrame, Plan], tmp_path: Path
 ) -> None:
