@@ -639,6 +639,7 @@ class Journal:
                 aside[[PO, OUTCOME, LINE_COUNT, SOURCE_ROWS, DETAILS]].itertuples(index=False)
             )
         ]
+        lock: _RunLock | None = None
         try:
             with self._write() as db:
                 cursor = db.execute(
@@ -658,6 +659,11 @@ class Journal:
                     ),
                 )
                 run_id = int(cursor.lastrowid or 0)
+                # Locked before the run is committed: no other process can see it unlocked
+                # (as "unfinished") and resume it under our feet.
+                lock = _RunLock(self._lock_path(run_id))
+                if not lock.acquire():  # a fresh id: only a broken runs folder gets here
+                    raise JournalError(f"cannot lock run {run_id} in {self.runs_dir}")
                 db.execute(
                     "INSERT INTO run_rows (run_id, rows) VALUES (?, ?)",
                     (run_id, _rows_to_json(plan.rows)),
@@ -678,11 +684,14 @@ class Journal:
                     " VALUES (?, ?, 'set_aside', ?, ?, ?, ?, ?, ?)",
                     [(run_id, *row, _DONE) for row in aside_rows],
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
+            if lock is not None:
+                lock.release()
             raise JournalError(f"cannot record a new run in {self.path}: {exc}") from None
-        lock = _RunLock(self._lock_path(run_id))
-        if not lock.acquire():  # a fresh id: only a broken runs folder gets here
-            raise JournalError(f"cannot lock run {run_id} in {self.runs_dir}")
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return RunRecorder(self, run_id, 1, lock, stop=stop)
 
     def continue_run(self, run_id: int, *, stop: threading.Event | None = None) -> RunRecorder:
