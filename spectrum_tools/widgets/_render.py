@@ -75,6 +75,7 @@ def badge(kind: str, text: str) -> str:
 def table(df: pd.DataFrame, *, css_class: str, max_rows: int = 200, caption: str = "") -> str:
     """A DataFrame as an escaped HTML table, cut at ``max_rows`` with a note saying so."""
     shown = df.head(max_rows)
+    shown = shown.astype(object).where(shown.notna(), "")  # no <NA> / NaN in cells
     note = ""
     if len(df) > max_rows:
         note = f"showing the first {max_rows:,} of {len(df):,} rows"
@@ -84,9 +85,9 @@ def table(df: pd.DataFrame, *, css_class: str, max_rows: int = 200, caption: str
     head = f"<b>{html.escape(caption)}</b> " if caption else ""
     tail = f"<div><i>{html.escape(note)}</i></div>" if note else ""
     style = (
-        "<style>.spectrum-table{border-collapse:collapse;font-size:12px}"
+        "<style>.spectrum-table{border-collapse:collapse;font-size:12px;line-height:1.35}"
         ".spectrum-table th,.spectrum-table td{border:1px solid #ccc;padding:2px 6px;"
-        "text-align:left;vertical-align:top}</style>"
+        "text-align:left;vertical-align:top;max-width:420px}</style>"
     )
     return f'{style}<div style="max-height:420px;overflow:auto">{head}{body}</div>{tail}'
 

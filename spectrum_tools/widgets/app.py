@@ -95,8 +95,13 @@ class BulkUpdateApp:
 
     Examples
     --------
-    >>> app = BulkUpdateApp(runs_dir="/tmp/spectrum-doctest-runs")   # doctest: +SKIP
-    >>> app                                                          # doctest: +SKIP
+    In a notebook, the last line of a cell displays the app:
+
+    >>> import tempfile
+    >>> app = BulkUpdateApp(runs_dir=tempfile.mkdtemp(), environ={})
+    >>> app.environment_dropdown.value, app.send_button.description
+    ('sandbox', 'Send')
+    >>> app.close()
     """
 
     def __init__(

@@ -32,6 +32,7 @@ class ValidatePanel:
             value=False,
             description="send the valid rows of orders that have invalid rows",
             indent=False,
+            layout=w.Layout(width="auto"),
         )
         self.summary = w.HTML()
         self.invalid_rows = w.HTML()
@@ -103,6 +104,7 @@ class PreviewPanel:
             value=False,
             description="after a 404/409, re-send the order without the missing line items",
             indent=False,
+            layout=w.Layout(width="auto"),
         )
         self.pace_note = w.HTML()
         self.button = w.Button(description="Preview", button_style="info", icon="eye")

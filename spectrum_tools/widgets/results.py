@@ -32,7 +32,10 @@ class ResultsPanel:
             description="Retry failures", icon="redo", disabled=True, layout=w.Layout(width="160px")
         )
         self.include_not_found = w.Checkbox(
-            value=False, description="also orders with line items not found", indent=False
+            value=False,
+            description="also orders with line items not found",
+            indent=False,
+            layout=w.Layout(width="auto"),
         )
         self.unfinished = w.Dropdown(
             options=[("(no unfinished run)", _NONE)],

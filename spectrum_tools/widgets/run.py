@@ -43,6 +43,7 @@ class RunPanel:
             value=False,
             description="send again what an earlier run already applied (force)",
             indent=False,
+            layout=w.Layout(width="auto"),
         )
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop_button = w.Button(

@@ -1,0 +1,259 @@
+"""End to end in a real browser: JupyterLab and the Voila app, driven by headless Chromium.
+
+JupyterLab and ``spectrum-tools app`` run as subprocesses on 127.0.0.1 (free ports, no
+token, settings in ``tmp_path``); Playwright drives Debian's ``chromium`` through
+``executable_path`` (it never downloads a browser). Each test runs the bulk-update notebook,
+goes through validate, preview and send against the bundled sandbox, checks that the results
+table shows, and saves a screenshot in its ``tmp_path`` and in ``test-output/`` (gitignored).
+Every server is stopped at the end; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spectrum_tools.widgets import notebooks_dir
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 90.0
+RUN_TIMEOUT_MS = 120_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
+    pytest.mark.timeout(600),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def server(
+    cmd: list[str], port: int, *, cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[None]:
+    """Run a server in its own process group until the block ends; then stop it all."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not _listening(port):
+                if proc.poll() is not None:
+                    raise AssertionError(f"server exited ({proc.returncode}): {log.read_text()}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"server not up in {START_TIMEOUT_S} s: {log.read_text()}")
+                time.sleep(0.2)
+            yield
+        finally:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (it and its kernels), then SIGKILL what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # kernels that outlived their server
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def isolated_env(tmp_path: Path, runs_dir: Path) -> dict[str, str]:
+    """Jupyter's config, data and runtime folders in tmp_path; the runs folder for the app."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "SPECTRUM_"))}
+    jupyter = tmp_path / "jupyter"
+    for name in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
+        (jupyter / name).mkdir(parents=True, exist_ok=True)
+    # No "would you like news?" toast over the app, and no request for news or updates.
+    notification = jupyter / "settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True, exist_ok=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8"
+    )
+    env.update(
+        JUPYTER_CONFIG_DIR=str(jupyter / "config"),
+        JUPYTER_DATA_DIR=str(jupyter / "data"),
+        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(jupyter / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(jupyter / "workspaces"),
+        IPYTHONDIR=str(jupyter / "ipython"),
+        SPECTRUM_RUNS_DIR=str(runs_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+            timeout=60_000,
+        )
+        try:
+            context.set_default_timeout(60_000)
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def drive_the_app(page: Any) -> None:
+    """Validate, preview, set the pace, send; wait for the results table."""
+    page.get_by_role("button", name="Validate").click()
+    page.locator(".spectrum-validation").wait_for()
+    assert "205" in page.locator(".spectrum-validation").inner_text()
+    page.locator(".spectrum-invalid-rows").wait_for()
+
+    pace = page.locator(".widget-inline-hbox", has_text="per minute").locator("input")
+    pace.fill("6000")
+    pace.press("Enter")
+    page.get_by_role("button", name="Preview").click()
+    page.locator(".spectrum-preview", has_text="6000/min").wait_for()
+    assert page.locator(".spectrum-payload").count() == 3
+
+    page.get_by_role("button", name="Send").click()
+    results = page.locator(".spectrum-results")
+    results.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "HA-US-DEV00011101" in results.inner_text()
+    page.locator(".spectrum-info", has_text="finished").first.wait_for()
+    assert "updated 45" in page.locator(".spectrum-info", has_text="finished").first.inner_text()
+    page.locator("a.spectrum-download", has_text="Report workbook").wait_for()
+    results.scroll_into_view_if_needed()
+
+
+@contextlib.contextmanager
+def kept_on_failure(page: Any, tmp_path: Path, name: str) -> Iterator[None]:
+    """On failure, keep a screenshot of what the browser showed (then re-raise)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            screenshot(page, tmp_path, name)
+        raise
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    kept = REPO / "test-output"
+    kept.mkdir(exist_ok=True)
+    shutil.copy2(shot, kept / name)
+    return shot
+
+
+def test_bulk_update_notebook_in_jupyterlab(page: Any, tmp_path: Path) -> None:
+    root = tmp_path / "notebooks"
+    shutil.copytree(notebooks_dir(), root)
+    runs = tmp_path / "runs"
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    env = isolated_env(tmp_path, runs)
+    with server(cmd, port, cwd=root, env=env, log=tmp_path / "jupyterlab.log"):
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/bulk_update.ipynb")
+        with kept_on_failure(page, tmp_path, "jupyterlab-failure.png"):
+            page.locator(".jp-Notebook").first.wait_for()
+            # The status bar says the kernel is connected and idle.
+            page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for(
+                timeout=RUN_TIMEOUT_MS
+            )
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            page.get_by_role("button", name="Validate").wait_for(timeout=RUN_TIMEOUT_MS)
+            drive_the_app(page)
+        shot = screenshot(page, tmp_path, "jupyterlab-bulk-update.png")
+    assert shot.stat().st_size > 10_000
+    assert (runs / "journal.sqlite3").is_file()
+    assert (runs / "reports" / "run-1-report.xlsx").is_file()
+
+
+def test_spectrum_tools_app_serves_the_notebook_with_voila(page: Any, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from spectrum_tools.cli import main; sys.exit(main())",
+        "app",
+        "--port",
+        str(port),
+        "--runs-dir",
+        str(runs),
+    ]
+    env = isolated_env(tmp_path, tmp_path / "not-this-one")  # --runs-dir wins
+    with server(cmd, port, cwd=tmp_path, env=env, log=tmp_path / "voila.log"):
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/voila/static/voila.js", timeout=10
+        ) as answer:
+            assert answer.status == 200
+        page.goto(f"http://127.0.0.1:{port}/")
+        with kept_on_failure(page, tmp_path, "voila-failure.png"):
+            page.get_by_role("button", name="Validate").wait_for(timeout=RUN_TIMEOUT_MS)
+            assert "Traceback" not in page.content()
+            drive_the_app(page)
+        shot = screenshot(page, tmp_path, "voila-bulk-update.png")
+    assert shot.stat().st_size > 10_000
+    assert (runs / "reports" / "run-1-report.xlsx").is_file()
+    assert not (tmp_path / "not-this-one").exists()
