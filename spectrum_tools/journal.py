@@ -967,7 +967,8 @@ def _rebuild_plan(
     aside = orders.loc[orders["kind"] == "set_aside"]
     seqs = requests["seq"].to_numpy(dtype=np.int64)
     line_seq = np.fromiter((s for s, _, _ in lines), dtype=np.int64, count=len(lines))
-    sizes = np.array([np.count_nonzero(line_seq == s) for s in seqs], dtype=np.int64)
+    top = int(max(seqs.max(initial=-1), line_seq.max(initial=-1))) + 1
+    sizes = np.bincount(line_seq, minlength=top)[seqs].astype(np.int64)
     return Plan(
         rows=rows,
         orders=pd.DataFrame(
