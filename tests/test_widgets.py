@@ -322,6 +322,10 @@ def test_production_sends_only_after_the_name_is_typed(
     assert "Run 1 finished" in message(app)
     assert len(sandbox.requests()) == 46
     assert app.confirm_input.value == ""  # a second send must be confirmed again
+    app.include_not_found.value = True
+    app.retry_button.click()  # a retry sends to production too
+    assert_one_line_error(app, "live is production")
+    assert len(sandbox.requests()) == 46
     assert token not in all_state(app)
     assert token not in repr(app)
 

@@ -308,6 +308,7 @@ class BulkUpdateApp:
         if self.run_id is None:
             raise ConfigError("no run to retry yet: send one first")
         run_id, env = self.run_id, self.environment_panel.selected()
+        self.run_panel.check_confirmation(env)  # a retry sends to production too
         include = bool(self.include_not_found.value)
         connection = self._connect(env, run_id=run_id)
         pace = self._pace()
@@ -331,7 +332,9 @@ class BulkUpdateApp:
         run_id = self.results_panel.selected_run()
         if run_id is None:
             raise ConfigError("no unfinished run picked: press Refresh, then pick one")
-        connection = self._connect(self.environment_panel.selected(), run_id=run_id)
+        env = self.environment_panel.selected()
+        self.run_panel.check_confirmation(env)  # resuming sends to production too
+        connection = self._connect(env, run_id=run_id)
         pace = self._pace()
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:

@@ -74,7 +74,7 @@ class RunPanel:
         self.send_button.button_style = "danger" if needs else "primary"
         if env is not None and needs:
             self.confirm_note.value = _render.error_line(
-                f"{env.name} is PRODUCTION: type {env.name!r} below to send"
+                f"{env.name} is PRODUCTION: type {env.name!r} below to send, retry or resume"
             )
         else:
             self.confirm_note.value = ""
