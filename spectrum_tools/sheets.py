@@ -481,6 +481,8 @@ def _grid_to_frame(grids: list[_Grid], columns: Mapping[str, str] | None) -> pd.
             sheet=grid.sheet or None,
         )
     header = [str(c) for c in head[header_at]]
+    if grid.sheet == "":  # undo write_table's escape of header cells too
+        header = [h[1:] if _ESCAPED.match(h) else h for h in header]
     frame = grid.frame.iloc[header_at + 1 :].reset_index(drop=True)
     if grid.sheet == "" and not frame.empty:
         # Undo the formula escape that write_table applies to CSV cells.
@@ -613,6 +615,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
             escaped = [_excel_safe(v) if isinstance(v, str) else v for v in safe[col].tolist()]
             # dtype=object: a list of ints and None would otherwise become floats ("200.0").
             safe[col] = pd.Series(escaped, index=safe.index, dtype=object)
+    # Headers too: an analyst's column may be called "=Notes".
+    safe.columns = pd.Index([_excel_safe(str(c)) for c in safe.columns], dtype=object)
     target.parent.mkdir(parents=True, exist_ok=True)
     # CRLF as Excel writes it; it also makes pandas quote a cell holding a bare CR.
     safe.to_csv(target, index=False, encoding="utf-8-sig", lineterminator="\r\n")

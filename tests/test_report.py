@@ -332,6 +332,19 @@ def test_csv_export_writes_the_same_tables_safely(
     assert orders["http_status"].tolist()[:2] == ["200", "200"]  # not "200.0"
 
 
+def test_csv_export_escapes_formula_like_headers_and_reads_them_back(
+    make_sandbox: MakeSandbox, tmp_path: Path
+) -> None:
+    sheet = _sheet().rename(columns={"Notes": "=Notes"})
+    client = SpectrumClient(make_sandbox(seed_from=ORDERS).base_url, token=SANDBOX_TOKEN)
+    plan = plan_updates(validate_updates(read_updates(sheet)))
+    results = send_updates(plan, client, progress=False, max_per_minute=FAST, journal=False)
+    export_csv(results, tmp_path, plan=plan)
+    header = (tmp_path / "lines.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.split(",")[3] == "'=Notes"
+    assert read_updates(tmp_path / "lines.csv")["=Notes"].tolist()[0] == FORMULA
+
+
 # --------------------------------------------------------------------------- CLI
 
 
