@@ -300,7 +300,8 @@ def run_plan(
     -------
     (results, stopped)
         ``results`` in plan order, one per request; ``stopped`` is None when the run
-        went to the end, else why it stopped (``"interrupted"`` after Ctrl-C, or the
+        went to the end, else why it stopped (``"interrupted"`` after Ctrl-C, ``"stopped"``
+        when ``stop`` was set, or the
         401/403 message).
     """
     opts = options or SendOptions()
@@ -317,30 +318,45 @@ def run_plan(
     cursor_lock = threading.Lock()
     run.notify("run_started", plan, opts)
 
-    def work() -> None:
-        while not run.stop.is_set():
-            with cursor_lock:
-                index = next(cursor, None)
-            if index is None:
-                return
-            result = _send_order(run, plan.request(index))
-            results[index] = result
-            run.notify("finished", result)
+    workers = min(opts.workers, max(1, total))
+    all_done = threading.Event()
+    running = [workers]
+    crashed: list[BaseException] = []
 
-    threads = [
-        threading.Thread(target=work, name=f"spectrum-worker-{n}", daemon=True)
-        for n in range(min(opts.workers, max(1, total)))
-    ]
-    for thread in threads:
-        thread.start()
+    def work() -> None:
+        try:
+            while not run.stop.is_set():
+                with cursor_lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                result = _send_order(run, plan.request(index))
+                results[index] = result
+                run.notify("finished", result)
+        except BaseException as exc:  # a bug or an unwritable journal: stop the whole run
+            crashed.append(exc)
+            run.halt(f"stopped by an error: {exc}")
+        finally:
+            with run.lock:
+                running[0] -= 1
+                if running[0] == 0:
+                    all_done.set()
+
+    for n in range(workers):
+        threading.Thread(target=work, name=f"spectrum-worker-{n}", daemon=True).start()
+    # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
+    # mark a still-running thread as finished, and its in-flight order would be misreported.
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)
+        while not all_done.wait(0.2):
+            pass
     except KeyboardInterrupt:
         run.halt("interrupted")
-        for thread in threads:  # in-flight requests finish; nothing new starts
-            thread.join()
+        while not all_done.wait(0.2):  # in-flight requests finish; nothing new starts
+            pass
+    if crashed:
+        raise crashed[0]
+    if run.stop.is_set() and run.stopped_reason is None and None in results:
+        run.stopped_reason = "stopped"  # stop.set() from outside: a graceful stop
     final: list[OrderResult] = []
     for index, maybe in enumerate(results):
         if maybe is None:
@@ -481,7 +497,9 @@ def _attempt_with_retries(run: _Run, request: Request, tally: _Attempts) -> tupl
             return transient and tally.normal < opts.max_attempts
         return False
 
-    backoff = tenacity.wait_exponential_jitter(initial=opts.backoff_s, max=opts.backoff_max_s)
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=opts.backoff_s, max=opts.backoff_max_s, jitter=opts.backoff_s
+    )
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -773,7 +791,7 @@ def send_updates(
             durable.finish()  # raises JournalError when the journal could not be written
     frame = results_frame(plan, results)
     frame.attrs.update(host=client.host, stopped=stopped, **run_attrs)
-    if stopped is not None and stopped != "interrupted":
+    if stopped is not None and stopped not in ("interrupted", "stopped"):
         raise RunStoppedError(stopped, results=frame)
     return frame
 

@@ -805,13 +805,6 @@ def test_ctrl_c_returns_results_with_unsent_orders_pending(
     assert (frame["outcome"] == "updated").sum() >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after Ctrl-C, run_plan's `thread.join()` returns at once for the worker whose "
-    "join(timeout=0.2) the KeyboardInterrupt interrupted (CPython 3.11 threading."
-    "_wait_for_tstate_lock releases the running thread's tstate lock and marks it stopped), so "
-    "the in-flight order is reported pending although Spectrum applied it",
-)
 def test_ctrl_c_lets_the_in_flight_request_finish_and_reports_it(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
