@@ -169,6 +169,17 @@ def reconcile(
     RunStoppedError
         401, or 403 before any read succeeded: the token is refused (or the limit was
         already used up). Its ``results`` holds the frame so far.
+
+    Examples
+    --------
+    >>> from spectrum_tools.sandbox import SandboxServer, SandboxSettings
+    >>> rows = pd.DataFrame({"PO": ["HA-US-DEV00011101", "HA-US-DEV00011101"],
+    ...     "Recipe Set ID": ["TEBMKVGB", "LKIHFPB5"], "Status": ["Not Started", "completed"]})
+    >>> with SandboxServer(settings=SandboxSettings(rate_limit=None)) as sandbox:
+    ...     client = SpectrumClient(sandbox.base_url, token=sandbox.token)
+    ...     frame = reconcile(rows, client, progress=False)
+    >>> frame[["spectrum_status", "state"]].values.tolist()
+    [['not-started', 'match'], ['not-started', 'differs']]
     """
     options = SendOptions(max_per_minute=max_per_minute, workers=workers, max_attempts=max_attempts)
     rows = _validated(source, sheet)
