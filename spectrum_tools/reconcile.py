@@ -363,39 +363,46 @@ def _read_orders(
 
         bar = tqdm(total=len(orders), unit="order", desc="Reading back", smoothing=0.1)
 
-    def work() -> None:
-        while not run.stop.is_set():
-            with cursor_lock:
-                po = next(cursor, None)
-            if po is None:
-                return
-            try:
-                reading = _read_one(run, po)
-            except Exception as exc:  # one odd answer must not kill a worker
-                # e.g. RecursionError from a deeply nested JSON body: the order is an
-                # error, and this worker goes on with the next order.
-                reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
-            with run.lock:
-                readings[po] = reading
-                if bar is not None:
-                    bar.update(1)
+    workers = min(options.workers, max(1, len(orders)))
+    all_done = threading.Event()
+    running = [workers]
 
-    threads = [
-        threading.Thread(target=work, name=f"spectrum-reader-{n}", daemon=True)
-        for n in range(min(options.workers, max(1, len(orders))))
-    ]
-    for thread in threads:
-        thread.start()
+    def work() -> None:
+        try:
+            while not run.stop.is_set():
+                with cursor_lock:
+                    po = next(cursor, None)
+                if po is None:
+                    return
+                try:
+                    reading = _read_one(run, po)
+                except Exception as exc:  # one odd answer must not kill a worker
+                    # e.g. RecursionError from a deeply nested JSON body: the order is an
+                    # error, and this worker goes on with the next order.
+                    reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
+                with run.lock:
+                    readings[po] = reading
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            with run.lock:
+                running[0] -= 1
+                if running[0] == 0:
+                    all_done.set()
+
+    for n in range(workers):
+        threading.Thread(target=work, name=f"spectrum-reader-{n}", daemon=True).start()
+    # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
+    # mark a still-running thread as finished (as dispatch.run_plan does).
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)
+        while not all_done.wait(0.2):
+            pass
     except KeyboardInterrupt:
         with run.lock:
             run.stopped_reason = run.stopped_reason or "interrupted"
         run.stop.set()
-        for thread in threads:  # reads in flight finish; nothing new starts
-            thread.join()
+        while not all_done.wait(0.2):  # reads in flight finish; nothing new starts
+            pass
     finally:
         if bar is not None:
             bar.close()
@@ -421,7 +428,9 @@ def _read_one(run: _ReadRun, po: str) -> _Reading:
             return (code is None or code in _RETRY_STATUSES) and tries["normal"] < opts.max_attempts
         return False
 
-    backoff = tenacity.wait_exponential_jitter(initial=opts.backoff_s, max=opts.backoff_max_s)
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=opts.backoff_s, max=opts.backoff_max_s, jitter=opts.backoff_s
+    )
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
