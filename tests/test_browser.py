@@ -25,9 +25,11 @@ from typing import Any
 
 import pytest
 
+from spectrum_tools.sandbox import sample_data_dir
 from spectrum_tools.widgets import notebooks_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
+SAMPLE_CSV = sample_data_dir() / "status_updates.csv"
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
     "--headless",
@@ -252,6 +254,11 @@ def test_spectrum_tools_app_serves_the_notebook_with_voila(page: Any, tmp_path: 
         with kept_on_failure(page, tmp_path, "voila-failure.png"):
             page.get_by_role("button", name="Validate").wait_for(timeout=RUN_TIMEOUT_MS)
             assert "Traceback" not in page.content()
+            # Here the sheet comes through the upload button, as an analyst's would.
+            with page.expect_file_chooser() as chooser:
+                page.get_by_role("button", name="Upload").click()
+            chooser.value.set_files(str(SAMPLE_CSV))
+            page.locator(".spectrum-info", has_text="Loaded status_updates.csv").wait_for()
             drive_the_app(page)
         shot = screenshot(page, tmp_path, "voila-bulk-update.png")
     assert shot.stat().st_size > 10_000

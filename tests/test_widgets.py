@@ -177,6 +177,9 @@ def test_upload_prefills_the_column_mapping_from_the_header_aliases(make_app: Ma
         "workflowStatus": "New Status",
     }
     assert "status_updates.csv" in app.source_panel.status.value
+    assert app.upload.value == ()  # the data is not kept in widget state
+    app.validate_button.click()
+    assert "<b>211</b> rows" in app.validation_summary.value
 
 
 def test_a_workbook_path_lists_its_sheets_and_picks_the_one_with_the_columns(

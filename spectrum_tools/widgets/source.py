@@ -171,7 +171,11 @@ class SourcePanel:
             return
         try:
             first = files[0]
-            self._set(bytes(first["content"]), str(first["name"]), None)
+            data, label = bytes(first["content"]), str(first["name"])
+            # The bytes now live in the kernel; emptying the widget keeps the analyst's
+            # data out of widget state a saved notebook would carry.
+            self.upload.value = ()
+            self._set(data, label, None)
         except Exception as exc:
             self._on_error(exc)
 
