@@ -269,7 +269,7 @@ class BulkUpdateApp:
     def _preview(self) -> None:
         plan = self.plan if self.plan is not None else self._validate()
         env = self.environment_panel.selected()
-        self.preview_panel.show(plan, env.host or "the local sandbox")
+        self.preview_panel.show(plan, env.host or "the local sandbox", self.source_panel.label)
 
     # ------------------------------------------------------------------ step 5
 

@@ -136,13 +136,13 @@ class PreviewPanel:
         self.summary.value = ""
         self.payloads.value = ""
 
-    def show(self, plan: Plan, host: str, samples: int = 3) -> None:
+    def show(self, plan: Plan, host: str, source: str, samples: int = 3) -> None:
         """Show the run's size, its ETA at the chosen pace, and a few payloads."""
         options = self.options()
         eta = _render.duration(options.eta_seconds(plan.request_count))
         self.summary.value = (
             '<div class="spectrum-preview">'
-            f"<b>{len(plan.orders) + len(plan.set_aside):,}</b> orders; "
+            f"{html.escape(source)}: <b>{len(plan.orders) + len(plan.set_aside):,}</b> orders; "
             f"<b>{plan.request_count:,}</b> requests (one per order) to "
             f"<b>{html.escape(host)}</b> at {options.max_per_minute:g}/min with "
             f"{options.workers} workers: about <b>{eta}</b>.</div>"
