@@ -30,6 +30,7 @@ __all__ = [
     "Source",
     "cell_text",
     "list_sheets",
+    "read_header",
     "read_updates",
     "resolve_columns",
     "write_table",
@@ -236,6 +237,49 @@ def list_sheets(source: str | Path | IO[bytes]) -> list[str]:
         return []
     book = _open_workbook(data, label)
     return [m.name for m in book.sheets_metadata if _is_visible_worksheet(m)]
+
+
+def read_header(source: str | Path | IO[bytes], *, sheet: str | None = None) -> list[str]:
+    """Return the header row of a sheet, found the way :func:`read_updates` finds it.
+
+    The header may sit below title rows. When no row has the needed columns, the first
+    non-blank row is returned, so a person can map the columns by hand.
+
+    Parameters
+    ----------
+    source
+        A path or a binary file-like object (``.xlsx`` or ``.csv``).
+    sheet
+        The workbook sheet; ignored for a CSV. Default: the first visible sheet.
+
+    Raises
+    ------
+    SpreadsheetError
+        The file cannot be read, or the sheet does not exist.
+
+    Examples
+    --------
+    >>> read_header(io.BytesIO(b"Report\\n\\nPO;Recipe Set ID;Status\\nP1;A;done\\n"))
+    ['PO', 'Recipe Set ID', 'Status']
+    """
+    data, label = _read_bytes(source)
+    if data.startswith(_ZIP_MAGIC):
+        book = _open_workbook(data, label)
+        names = list(book.sheet_names)
+        visible = [m.name for m in book.sheets_metadata if _is_visible_worksheet(m)]
+        name = sheet if sheet is not None else (visible or names or [""])[0]
+        if name not in names:
+            raise SpreadsheetError(
+                f"no sheet {name!r}; the sheets are {', '.join(map(repr, names))}", file=label
+            )
+        rows = _sheet_rows(book, name, label, nrows=_HEADER_SCAN_ROWS)
+    else:
+        grid = _csv_grid(data, label)
+        rows = grid.frame.head(_HEADER_SCAN_ROWS).astype(str).to_numpy().tolist()
+    index, _, _ = _find_header(rows, None)
+    if index is None:
+        index = next((i for i, r in enumerate(rows) if any(str(c).strip() for c in r)), None)
+    return [] if index is None else [str(c).strip() for c in rows[index]]
 
 
 # --------------------------------------------------------------------------- reading

@@ -15,10 +15,9 @@ from typing import Any, Final
 import ipywidgets as w
 import pandas as pd
 
-from spectrum_tools import sheets
 from spectrum_tools.errors import ConfigError, SpreadsheetError
 from spectrum_tools.schema import KEY_COLUMNS
-from spectrum_tools.sheets import list_sheets, read_updates, resolve_columns
+from spectrum_tools.sheets import list_sheets, read_header, read_updates, resolve_columns
 from spectrum_tools.widgets import _render
 
 __all__ = ["SourcePanel"]
@@ -251,23 +250,5 @@ def _default_sheet(data: bytes, label: str, names: list[str]) -> str:
 
 
 def _header_cells(data: bytes, label: str, sheet: str | None) -> list[str]:
-    """The header row of a sheet, found the way :func:`read_updates` finds it.
-
-    The header may sit below title rows; when no row has the needed columns, the first
-    non-blank row is taken, so the analyst can map the columns by hand.
-    """
-    # sheets.py has no public "header of a sheet" function: reuse its private readers
-    # rather than re-implement encodings, delimiters and title-row skipping here.
-    scan = sheets._HEADER_SCAN_ROWS
-    if sheet is not None:
-        book = sheets._open_workbook(data, label)
-        rows = sheets._sheet_rows(book, sheet, label, nrows=scan)
-    else:
-        grid = sheets._csv_grid(data, label)
-        rows = grid.frame.head(scan).astype(str).to_numpy().tolist()
-    index, _, _ = sheets._find_header(rows, None)
-    if index is None:
-        index = next((i for i, r in enumerate(rows) if any(str(c).strip() for c in r)), None)
-    if index is None:
-        return []
-    return [str(c).strip() for c in rows[index]]
+    """The header row of a sheet, found the way :func:`read_updates` finds it."""
+    return read_header(_named(data, label), sheet=sheet)
