@@ -315,10 +315,7 @@ class SpectrumClient:
         if ignore_date_restriction:
             body["ignoreDateRestriction"] = True
         response = self._request("POST", _SEARCH_PATH, json=body)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = _parse_json(response)
         if not isinstance(data, list):
             raise UnexpectedResponseError(response.status_code, "search did not return a list")
         return [o for o in data if isinstance(o, dict)]
@@ -411,11 +408,16 @@ class SpectrumClient:
         raise TypeError("SpectrumClient cannot be pickled (it holds the API token)")
 
 
-def _json_object(response: requests.Response, po: str | None) -> dict[str, Any]:
+def _parse_json(response: requests.Response) -> Any:
+    """The body as JSON, or None when it is not JSON (or nested deep enough to be hostile)."""
     try:
-        data = response.json()
-    except ValueError:
-        data = None
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
+
+
+def _json_object(response: requests.Response, po: str | None) -> dict[str, Any]:
+    data = _parse_json(response)
     if not isinstance(data, dict):
         raise UnexpectedResponseError(
             response.status_code,
@@ -428,10 +430,7 @@ def _json_object(response: requests.Response, po: str | None) -> dict[str, Any]:
 
 def _details(response: requests.Response) -> str:
     """Spectrum's ``details`` text, or a short single-line excerpt of another body."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = _parse_json(response)
     if isinstance(data, dict) and data.get("details"):
         return " ".join(str(data["details"]).split())[:500]
     text = " ".join(response.text.split())[:200]
