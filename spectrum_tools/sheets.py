@@ -464,9 +464,13 @@ def _sniff_delimiter(text: str) -> tuple[str, int]:
 def _csv_grid(data: bytes, label: str) -> _Grid:
     text = _decode(data, label)
     delim, width = _sniff_delimiter(text)
+    # Plain UTF-8 (the usual case): let the parser read the bytes, a third faster than a
+    # StringIO, which it would encode back to UTF-8 first. Same cells either way.
+    utf8 = text.encode("utf-8", errors="surrogatepass") == data
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            io.BytesIO(data) if utf8 else io.StringIO(text),
+            encoding="utf-8",
             sep=delim,
             header=None,
             names=range(width),
