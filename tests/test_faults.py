@@ -393,15 +393,6 @@ def test_5xx_with_a_non_json_body_is_retried_and_reported_in_one_line(
     assert results["details"].str.contains("Bad Gateway").all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 200 whose body is deeply nested JSON raises RecursionError inside "
-    "response.json() (client._json_object and client._details catch ValueError only). Since "
-    "55e9c64 dispatch halts the run and re-raises it: send_updates raises RecursionError (not "
-    "a SpectrumError, so the CLI prints a traceback), the answered order stays 'in flight' "
-    "and every later order is never sent. Expected: that one order 'failed' (unexpected "
-    "answer), the others sent",
-)
 def test_deeply_nested_json_answer_is_a_failed_order_not_a_dead_worker(
     fault_server: MakeServer, tmp_path: Path
 ) -> None:
