@@ -26,7 +26,7 @@ from spectrum_tools.dispatch import SendOptions, line_results, send_updates
 from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError, SpectrumError
 from spectrum_tools.planning import Plan, plan_updates
 from spectrum_tools.runs import skip_applied, source_identity
-from spectrum_tools.schema import OUTCOME, Outcome
+from spectrum_tools.schema import OUTCOME, VALID, Outcome
 from spectrum_tools.sheets import read_updates, write_table, write_workbook
 from spectrum_tools.validation import problem_counts, validate_updates
 
@@ -131,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see the module docstring)."""
     try:
         args = _parser().parse_args(argv)
+        if args.command in _WRITES_TABLE and getattr(args, "output", None) is not None:
+            _check_output(args.output)  # before anything is sent, not after
         code: int = args.func(args)
         return code
     except _UsageError as exc:
@@ -145,6 +147,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a disk full or a folder that vanished while writing
+        _err(f"error: {exc.filename or 'writing'}: {exc.strerror or exc}")
+        return EXIT_USAGE
+
+
+_WRITES_TABLE = frozenset({"validate", "send", "resume", "retry"})
+
+
+def _check_output(path: Path) -> None:
+    """Refuse an --output that cannot be written, before any request goes out."""
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise ConfigError(f"{path}: --output must end in .csv or .xlsx")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the folder {folder} ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK) or path.is_dir():
+        raise ConfigError(f"{path}: cannot write there")
 
 
 def _err(message: str) -> None:
@@ -275,7 +296,6 @@ def _run_and_report(
             source_name=source_name,
             source_hash=source_hash,
         )
-        stopped = results.attrs.get("stopped")
     except RunStoppedError as exc:
         results = exc.results
         _write_results(results, plan, output)
@@ -284,11 +304,9 @@ def _run_and_report(
     _print_run(results, client, runs_dir)
     _print_outcomes(results)
     _write_results(results, plan, output)
-    if stopped == "interrupted":
-        _err("interrupted: in-flight requests finished; unsent orders are pending")
-        return EXIT_INTERRUPTED
-    good = {Outcome.UPDATED.value, Outcome.SKIPPED.value, Outcome.DRY_RUN.value}
-    return EXIT_OK if bool(results[OUTCOME].isin(good).all()) else EXIT_INCOMPLETE
+    # With --send-partial-orders an order can be updated while one of its rows never went.
+    every_row = bool(plan.rows[VALID].all()) if len(plan.rows) else True
+    return _exit_code(results, every_row_valid=every_row)
 
 
 def _print_outcomes(results: pd.DataFrame) -> None:
@@ -553,12 +571,14 @@ def _print_run(results: pd.DataFrame, client: SpectrumClient, runs_dir: Path | N
         )
 
 
-def _exit_code(results: pd.DataFrame) -> int:
+def _exit_code(results: pd.DataFrame, *, every_row_valid: bool = True) -> int:
+    """0 when every order made it (and every row was valid), 1 if not, 130 after Ctrl-C."""
     if results.attrs.get("stopped") == "interrupted":
         _err("interrupted: in-flight requests finished; unsent orders are pending")
         return EXIT_INTERRUPTED
     good = {Outcome.UPDATED.value, Outcome.SKIPPED.value, Outcome.DRY_RUN.value}
-    return EXIT_OK if bool(results[OUTCOME].isin(good).all()) else EXIT_INCOMPLETE
+    all_good = bool(results[OUTCOME].isin(good).all()) and every_row_valid
+    return EXIT_OK if all_good else EXIT_INCOMPLETE
 
 
 def _resume(args: argparse.Namespace) -> int:

@@ -215,12 +215,6 @@ def test_send_partial_orders_flag_sends_the_valid_rows(
     assert all(after[(po, rid)] == NEW for _, rid, _ in rows[1:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with --send-partial-orders an invalid row that was not sent still gives exit 0 "
-    "(cli._run_and_report judges only the per-order outcomes, and the partly sent order is "
-    "'updated'); cli's docstring says 1 when 'some rows or orders did not make it'",
-)
 def test_send_partial_orders_with_an_unsent_invalid_row_exits_1(
     sb: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -519,12 +513,6 @@ def test_output_csv_has_the_results_columns_and_keeps_ids_as_text(
 
 
 @pytest.mark.badinput
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: --output with an extension other than .csv/.xlsx is only checked after the "
-    "run (cli._write_results -> write_table raises ConfigError), so every update is sent and "
-    "then the command exits 2 without writing any results",
-)
 def test_unsupported_output_extension_is_refused_before_sending(
     sb: SandboxServer, env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -538,12 +526,6 @@ def test_unsupported_output_extension_is_refused_before_sending(
 
 
 @pytest.mark.badinput
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an --output whose folder cannot be created (a path component is a file) "
-    "raises FileExistsError out of cli.main (write_table/write_workbook mkdir after the run; "
-    "main catches only SpectrumError), so the user gets a traceback after everything was sent",
-)
 def test_unwritable_output_is_a_one_line_error_not_a_traceback(
     sb: SandboxServer, env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
