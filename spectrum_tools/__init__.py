@@ -2,13 +2,21 @@
 
 The pipeline, one module per stage::
 
-    read_updates -> validate_updates -> plan_updates -> send_updates -> results / reports
+    read_updates -> validate_updates -> plan_updates -> send_updates -> results
+         (sheets)      (validation)       (planning)      (dispatch, client)
+                                                           |
+                      journal (every run) -> resume_run / retry_failed / write_report
+                      reconcile (sheet vs Spectrum, or vs past runs)
+
+The local Spectrum-compatible server lives in :mod:`spectrum_tools.sandbox`, the
+JupyterLab app in :mod:`spectrum_tools.widgets` (needs the ``jupyter`` extra).
 
 Only the names in ``__all__`` are public; everything else may change without notice.
 """
 
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.dispatch import SendOptions, line_results, send_updates
+from spectrum_tools.environments import Environment, load_environments
 from spectrum_tools.errors import (
     APIError,
     AuthenticationError,
@@ -37,7 +45,7 @@ from spectrum_tools.reconcile import (
 from spectrum_tools.report import export_csv, write_report
 from spectrum_tools.runs import resume_run, retry_failed
 from spectrum_tools.schema import Outcome
-from spectrum_tools.sheets import list_sheets, read_updates, write_table
+from spectrum_tools.sheets import list_sheets, read_header, read_updates, write_table
 from spectrum_tools.statuses import WorkflowStatus, normalise_status
 from spectrum_tools.validation import problem_counts, validate_updates
 
@@ -48,6 +56,7 @@ __all__ = [
     "AuthenticationError",
     "ColumnError",
     "ConfigError",
+    "Environment",
     "ForbiddenError",
     "InsecureURLError",
     "Journal",
@@ -71,9 +80,11 @@ __all__ = [
     "export_csv",
     "line_results",
     "list_sheets",
+    "load_environments",
     "normalise_status",
     "plan_updates",
     "problem_counts",
+    "read_header",
     "read_updates",
     "reconcile",
     "reconcile_with_runs",
