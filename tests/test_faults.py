@@ -638,3 +638,91 @@ def test_cli_send_against_a_flaky_server_exits_1_with_results_and_no_traceback(
     assert TOKEN not in out + err
     written = pd.read_csv(tmp_path / "out.csv", dtype=str, encoding="utf-8-sig")
     assert sorted(written["outcome"]) == ["failed", "updated", "updated", "updated"]
+
+
+# --------------------------------------------------------------------------- reading back
+
+READ_ROWS = pd.DataFrame(
+    {
+        "purchaseOrderNumber": ["PO-R1", "PO-R1"],
+        "recipeSetReadableId": ["AAAA1111", "BBBB2222"],
+        "workflowStatus": ["completed", "completed"],
+    }
+)
+ITEM_OK = {"recipeSetId": "AAAA1111", "workflowStatus": "completed"}
+
+
+@pytest.mark.parametrize(
+    ("action", "state_of_aaaa"),
+    [
+        (Reply(200, {"purchaseOrderNumber": "PO-R1", "lineItems": [ITEM_OK]}), "match"),
+        (Reply(200, {"lineItems": [{"recipeSetReadableId": "AAAA1111"}]}), "unknown"),
+        (Reply(200, {"lineItems": [{"recipeSetId": "AAAA1111", "workflowStatus": 7}]}), "unknown"),
+        (Reply(200, {"lineItems": [{**ITEM_OK, "workflowStatus": "on-hold"}]}), "differs"),
+        (Reply(404, {"status": "Error", "details": "Unable to find order"}), "missing_in_spectrum"),
+        (Reply(200, {"purchaseOrderNumber": "PO-OTHER", "lineItems": [ITEM_OK]}), "error"),
+        (Reply(200, {"lineItems": "none"}), "error"),
+        (Reply(200, b"<html>maintenance</html>"), "error"),
+        (Reply(200, b'{"lineItems": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"), "error"),
+        (Reply(500, {"status": "Error", "details": "boom"}), "error"),
+        (Reply(302, b"", (("Location", "http://127.0.0.1:9/elsewhere"),)), "error"),
+        (Reset(), "error"),
+        (Hang(3.0), "error"),
+        (Cut(Reply(200, {"lineItems": [ITEM_OK] * 20})), "error"),
+    ],
+    ids=[
+        "ok",
+        "no-status",
+        "status-not-text",
+        "differs",
+        "404",
+        "other-order",
+        "lineitems-not-a-list",
+        "html",
+        "deep-json",
+        "500",
+        "redirect",
+        "reset",
+        "hang",
+        "cut",
+    ],
+)
+def test_reconcile_over_a_bad_answer_gives_every_row_one_state_and_ends(
+    fault_server: MakeServer, action: object, state_of_aaaa: str
+) -> None:
+    from spectrum_tools import reconcile
+
+    server = fault_server(lambda hit: action)
+    client = client_for(server.base_url)
+
+    frame = reconcile(READ_ROWS, client, max_per_minute=60_000, max_attempts=1, progress=False)
+
+    assert frame["source_row"].tolist() == [2, 3]  # one row per sheet row, in sheet order
+    assert frame["state"].iloc[0] == state_of_aaaa, frame.to_dict("records")
+    if state_of_aaaa == "error":
+        assert (frame["state"] == "error").all() and frame["details"].str.len().gt(0).all()
+    assert not frame["details"].str.contains("\n").any()
+    assert len(server.hits) == 1  # one GET for the order, no redirect followed
+
+
+def test_cli_send_refused_from_the_start_exits_2_in_one_line_and_writes_pending_results(
+    fault_server: MakeServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPECTRUM_API_TOKEN", TOKEN)
+    update_rows(3).to_csv(tmp_path / "sheet.csv", index=False)
+    server = fault_server(lambda h: Reply(403, error_body(h, 403)))
+
+    code = main(["send", "sheet.csv", "--base-url", server.base_url, "--yes", "-o", "out.xlsx"])
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in out + err
+    stopped = [line for line in err.splitlines() if line.startswith("stopped:")]
+    assert len(stopped) == 1 and "token" in stopped[0], err
+    orders = pd.read_excel(tmp_path / "out.xlsx", sheet_name="Orders", dtype=str, engine="calamine")
+    assert set(orders["outcome"]) == {"pending"}
+    assert not any(h.delivered_ok for h in server.hits)

@@ -60,6 +60,7 @@ from spectrum_tools import (
     reconcile,
     send_updates,
     validate_updates,
+    write_reconciliation,
     write_report,
     write_table,
 )
@@ -637,6 +638,16 @@ def test_exported_cells_are_never_executable_by_excel(
     export_csv(results, root / "report-csv", plan=plan)
     assert cli("validate", str(sheet), "-o", str(root / "rows.xlsx"))[0] in (0, 1)
     assert cli("validate", str(sheet), "-o", str(root / "rows.csv"))[0] in (0, 1)
+    # What Spectrum answers is untrusted too: a status read back that looks like a formula.
+    items = [
+        {"recipeSetId": rid, "workflowStatus": "=SUM(1,1)"} for rid in (line_id.strip(), "AAAA1111")
+    ]
+    with fault_servers(lambda h: Reply(200, {"lineItems": items})) as (spectrum,):
+        client = SpectrumClient(spectrum.base_url, token="t-" + "8" * 12)
+        compared = reconcile(sheet, client, max_per_minute=60_000, max_attempts=1, progress=False)
+    assert "=SUM(1,1)" in compared["spectrum_status"].tolist()
+    write_reconciliation(compared, root / "reconciliation.xlsx")
+    write_table(compared, root / "reconciliation.csv")
 
     written = sorted(root.rglob("*"))
     risky = [f for p in written if p.suffix == ".xlsx" for f in _xlsx_formulas(p)]
