@@ -299,11 +299,19 @@ def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
     n = len(uniques)
     all_rows = _join_groups(codes, held[SOURCE_ROW].to_numpy(), n)
     bad = ~held[VALID].to_numpy(bool)
-    notes = np.array(
-        [f"row {r}: {p}" for r, p in zip(held[SOURCE_ROW], held[PROBLEM], strict=True)],
-        dtype=object,
+    # A conflict's text already names all its rows: say it once per order, not per row.
+    notes = pd.DataFrame(
+        {
+            "code": codes[bad],
+            "note": [
+                p if p.startswith("conflicting statuses") else f"row {r}: {p}"
+                for r, p in zip(held[SOURCE_ROW][bad], held[PROBLEM][bad], strict=True)
+            ],
+        }
+    ).drop_duplicates()
+    details = _join_groups(
+        notes["code"].to_numpy(), notes["note"].to_numpy(dtype=object), n, sep="; "
     )
-    details = _join_groups(codes[bad], notes[bad], n, sep="; ")
     return pd.DataFrame(
         {
             PO: pd.Series(uniques, dtype=object),
