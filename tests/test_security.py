@@ -742,13 +742,3 @@ def test_forbidden_gateway_and_throttle_texts_never_reach_a_results_file_with_th
     assert secret not in str(info.value)
     for where, data in file_texts(tmp_path):
         assert secret.encode() not in data, where
-
-
-def test_a_client_in_a_results_frame_or_journal_cannot_be_pickled() -> None:
-    import pickle
-
-    client = SpectrumClient("https://spectrum.example.com", token="pickle-" + "Qr8" * 6)
-    frame = pd.DataFrame({"a": [1]})
-    frame.attrs["client"] = client  # someone stashes the client with the results
-    with pytest.raises(TypeError):
-        pickle.dumps(frame)
