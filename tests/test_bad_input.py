@@ -484,6 +484,96 @@ def test_control_character_in_a_cell_does_not_crash_the_xlsx_output(
     assert back.loc[0, "Notes"].startswith("ding") and back.loc[0, "Notes"].endswith("dong")
 
 
+def _formulas_xlsx(tmp: Path) -> bytes:
+    rows = (
+        inline_row("PO", "Recipe Set ID", "Status", "Note")
+        + '<row><c t="str"><f>"HA-US-DEV"&amp;"00011101"</f><v>HA-US-DEV00011101</v></c>'
+        + '<c t="inlineStr"><is><t>TEBMKVGB</t></is></c>'
+        + '<c t="inlineStr"><is><t>completed</t></is></c>'
+        + '<c t="str"><f>1/0</f><v>#DIV/0!</v></c></row>'
+        + '<row><c t="str"><f>UPPER("x")</f></c><c t="inlineStr"><is><t>B</t></is></c>'
+        + '<c t="inlineStr"><is><t>approved</t></is></c></row>'
+    )
+    return forged_xlsx(
+        [("Notes", "visible", inline_row("see Updates")), ("Updates", "visible", rows)]
+    )
+
+
+def _merged_xlsx(tmp: Path) -> bytes:
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Status update", None, None])
+    ws.merge_cells("A1:C1")  # a merged title row above the header
+    ws.append(["PO Number", "Recipe Set ID", "New Status"])
+    ws.append(["HA-US-DEV00011101", "TEBMKVGB", "completed"])
+    ws.append([None, "LKIHFPB5", "completed"])
+    ws.merge_cells("A3:A4")
+    path = tmp / "merged-src.xlsx"
+    book.save(path)
+    return path.read_bytes()
+
+
+MESSY_FILES: list[tuple[str, Callable[[Path], bytes]]] = [
+    ("header-only.csv", lambda t: _csv(HEADER + "\n")),
+    ("formulas.xlsx", _formulas_xlsx),
+    ("merged.xlsx", _merged_xlsx),
+    (
+        "huge-cells.csv",
+        lambda t: _csv(f"{HEADER}\nHA-US-DEV00011101,TEBMKVGB,completed,{'n' * 100_000}\n"),
+    ),
+    ("huge-id.csv", lambda t: _csv(f"{HEADER}\n{'P' * 100_000},TEBMKVGB,completed,\n")),
+    (
+        "emoji-rtl.csv",
+        lambda t: _csv(f"{HEADER}\nPO-\U0001f680,\u05d4\u05d6\u05de\u05e0,completed,\u0645\n"),
+    ),
+    (
+        "bom-semicolon.csv",
+        lambda t: (
+            b"\xef\xbb\xbf"
+            + _csv(HEADER.replace(",", ";") + "\nHA-US-DEV00011101;TEBMKVGB;completed;caf\u00e9\n")
+        ),
+    ),
+    (
+        "cp1252.csv",
+        lambda t: _csv(
+            f"{HEADER}\nHA-US-DEV00011101,TEBMKVGB,completed,caf\u00e9 \u20ac\n", "cp1252"
+        ),
+    ),
+    ("scientific.csv", lambda t: _csv(f"{HEADER}\nHA-US-DEV00011101,1.23E+07,completed,\n")),
+    (
+        "control-chars.csv",
+        lambda t: _csv(f"{HEADER}\nHA-US-DEV00011101,TEBMKVGB,completed,a\x01b\x1bc\n"),
+    ),
+    ("formula-text.csv", lambda t: _csv(f"{HEADER}\n=1+1,@SUM(A1),completed,-2+3\n")),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), MESSY_FILES, ids=[n for n, _ in MESSY_FILES])
+def test_cli_handles_odd_but_readable_files_without_a_traceback(
+    tmp_path: Path,
+    name: str,
+    make: Callable[[Path], bytes],
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPECTRUM_API_TOKEN", sandbox.token)
+    path = tmp_path / name
+    path.write_bytes(make(tmp_path))
+
+    code = main(["validate", str(path), "-o", "rows.xlsx"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1) and "Traceback" not in out + err and err == ""
+    assert read_updates(tmp_path / "rows.xlsx").shape[0] == read_updates(path).shape[0]
+
+    code = main(["send", str(path), "--base-url", sandbox.base_url, "--yes", "-o", "out.xlsx"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), out + err
+    assert "Traceback" not in out + err
+    assert len([ln for ln in err.splitlines() if ln.startswith(("error", "stopped"))]) == 0
+
+
 # --------------------------------------------------------------------------- a million rows
 
 
