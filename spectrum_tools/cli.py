@@ -23,10 +23,16 @@ import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.dispatch import SendOptions, line_results, send_updates
-from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError, SpectrumError
+from spectrum_tools.errors import (
+    ConfigError,
+    JournalError,
+    RunStoppedError,
+    SpectrumError,
+    SpreadsheetError,
+)
 from spectrum_tools.planning import Plan, plan_updates
 from spectrum_tools.runs import skip_applied, source_identity
-from spectrum_tools.schema import OUTCOME, VALID, Outcome
+from spectrum_tools.schema import KEY_COLUMNS, OUTCOME, SOURCE_SHEET, VALID, Outcome
 from spectrum_tools.sheets import read_updates, write_table, write_workbook
 from spectrum_tools.validation import problem_counts, validate_updates
 
@@ -180,7 +186,7 @@ def _out(message: str = "") -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    rows = read_updates(args.file, sheet=args.sheet)
+    rows = _read_rows(args.file, args.sheet)
     validated = validate_updates(rows)
     plan = plan_updates(validated)
     _print_plan_summary(plan)
@@ -188,6 +194,19 @@ def _validate(args: argparse.Namespace) -> int:
         written = write_table(validated, args.output)
         _out(f"Per-row table written to {written}")
     return EXIT_OK if bool(validated["valid"].all()) else EXIT_INCOMPLETE
+
+
+def _read_rows(file: str, sheet: str | None) -> pd.DataFrame:
+    """The sheet's rows; a sheet with a header and nothing under it is an error here."""
+    rows = read_updates(file, sheet=sheet)
+    if not any(bool((rows[c].astype(str).str.strip() != "").any()) for c in KEY_COLUMNS):
+        where = str(rows[SOURCE_SHEET].iat[0]) if len(rows) else sheet
+        raise SpreadsheetError(
+            "there are no update rows under the header (wrong sheet, or an empty export?)",
+            file=file,
+            sheet=where or None,
+        )
+    return rows
 
 
 def _print_plan_summary(plan: Plan) -> None:
@@ -232,7 +251,7 @@ def _send(args: argparse.Namespace) -> int:
 
 def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     options = SendOptions(max_per_minute=args.max_per_minute, workers=args.workers)
-    rows = read_updates(args.file, sheet=args.sheet)
+    rows = _read_rows(args.file, args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
     if not args.force:  # shown before confirming; send_updates skips the same orders
         plan = skip_applied(plan, client.host, runs_dir=args.runs_dir)

@@ -332,13 +332,14 @@ class SpectrumClient:
     ) -> requests.Response:
         """Send one request: token header, timeout, no redirects, errors mapped."""
         session = self._thread_session()
-        headers = {TOKEN_HEADER: self._token.reveal(), "Accept": "application/json"}
         try:
             response = session.request(
                 method,
                 self._base_url + path,
                 json=json,
-                headers=headers,
+                # Built inline, never bound to a local: a traceback rendered with locals
+                # (IPython's verbose mode, error reporters) must not show the token.
+                headers=self._headers(),
                 timeout=self._timeout,
                 allow_redirects=False,
             )
@@ -350,6 +351,10 @@ class SpectrumClient:
         except requests.ConnectionError as exc:
             raise TransportError(
                 f"connection failed: {_reason(exc)}", purchase_order=purchase_order
+            ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise TransportError(
+                "the answer was cut off before it was complete", purchase_order=purchase_order
             ) from None
         except requests.RequestException as exc:
             raise TransportError(
@@ -374,6 +379,9 @@ class SpectrumClient:
                 retry_after=_retry_after(response),
             )
         return response
+
+    def _headers(self) -> dict[str, str]:
+        return {TOKEN_HEADER: self._token.reveal(), "Accept": "application/json"}
 
     def _thread_session(self) -> requests.Session:
         if self._session is not None:

@@ -123,8 +123,10 @@ class SendOptions:
     max_throttle_retries: int = 8
 
     def __post_init__(self) -> None:
-        if not self.max_per_minute > 0:
-            raise ConfigError("max_per_minute must be above 0")
+        if not 0.1 <= self.max_per_minute <= 1_000_000:
+            raise ConfigError(
+                f"max_per_minute must be between 0.1 and 1,000,000 (got {self.max_per_minute:g})"
+            )
         if not 1 <= self.workers <= 256:
             raise ConfigError("workers must be between 1 and 256")
         if self.max_attempts < 1:

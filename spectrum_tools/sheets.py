@@ -29,6 +29,7 @@ __all__ = [
     "COLUMN_ALIASES",
     "Source",
     "cell_text",
+    "check_workbook_archive",
     "list_sheets",
     "read_header",
     "read_updates",
@@ -213,9 +214,10 @@ def read_updates(
         grids = _xlsx_grids(data, label, sheet, columns)
     else:
         if label.lower().endswith((".xlsx", ".xlsm", ".xls")):
+            looks = "binary data of another kind" if b"\x00" in data[:4096] else "text"
             raise SpreadsheetError(
-                "this is not an Excel workbook (it looks like text); "
-                "rename it to .csv or save it again from Excel as .xlsx",
+                f"this is not an Excel workbook (it holds {looks}); save it again from "
+                "Excel as .xlsx" + (", or rename it to .csv" if looks == "text" else ""),
                 file=label,
             )
         if sheet is not None:
@@ -304,7 +306,15 @@ def _read_bytes(source: str | Path | IO[bytes]) -> tuple[bytes, str]:
     return bytes(data), label
 
 
-def _check_zip(data: bytes, label: str) -> None:
+def check_workbook_archive(data: bytes, label: str) -> None:
+    """Refuse a workbook that is not a valid zip, is no Excel workbook, or would inflate
+    past the size limits (a zip bomb). Reads only the zip's directory.
+
+    Raises
+    ------
+    SpreadsheetError
+        One line naming ``label``.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
@@ -325,7 +335,7 @@ def _check_zip(data: bytes, label: str) -> None:
 def _open_workbook(data: bytes, label: str) -> Any:
     import python_calamine
 
-    _check_zip(data, label)
+    check_workbook_archive(data, label)
     try:
         return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # calamine raises several unrelated types for bad files

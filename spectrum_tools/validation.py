@@ -23,10 +23,16 @@ __all__ = ["problem_counts", "validate_updates"]
 
 # What Excel does to a long number it thinks is numeric: 12300000 shown as 1.23E+07.
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
-# Whitespace inside an id, or control characters, never belong to a Spectrum id.
-_BAD_CHARS = re.compile(r".*[\s\x00-\x1f\x7f].*")
-# Characters str.strip() keeps but a spreadsheet shows as nothing.
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+# Characters str.strip() keeps but a spreadsheet shows as nothing: zero-width spaces and
+# joiners, the soft hyphen, BOM, and the direction marks that come along with
+# right-to-left text (all Unicode category Cf, which str.isprintable() rejects).
+_INVISIBLE = (
+    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+# Whitespace, control or invisible characters inside an id never belong to a Spectrum id.
+_BAD_CHARS = re.compile(rf".*[\s\x00-\x1f\x7f{_INVISIBLE}].*")
+_EDGES = re.compile(rf"^[\s{_INVISIBLE}]+|[\s{_INVISIBLE}]+$")
 
 
 def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +131,7 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
             "format the column as Text and re-export it)",
         )
         bad = (~sci) & _fullmatches(values, _BAD_CHARS, _may_have_bad_chars(values))
-        problems.add(bad, f"{col} contains spaces or control characters")
+        problems.add(bad, f"{col} contains spaces, control or invisible characters")
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
@@ -204,10 +210,10 @@ def _trimmed(values: pd.Series) -> pd.Series:
 
 
 def _trim_invisible(text: str) -> str:
-    """``text.strip(_INVISIBLE).strip()`` for an already stripped text (a no-op unless an
-    end is invisible)."""
+    """Strip white and invisible characters from both ends of an already stripped text (a
+    no-op unless an end is invisible)."""
     if text and (text[0] in _INVISIBLE or text[-1] in _INVISIBLE):
-        return text.strip(_INVISIBLE).strip()
+        return _EDGES.sub("", text)  # interleaved invisible and white space, all of it
     return text
 
 

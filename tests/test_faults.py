@@ -136,13 +136,6 @@ def test_no_usable_answer_is_retried_then_failed(
     assert results["details"].str.contains(says).all(), results["details"].tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): an answer cut half way is reported as 'request failed: "
-    "ChunkedEncodingError' (requests' class name); client._reason has the analyst's wording "
-    "'the answer was cut off' but only ConnectionError reaches it (client._request's "
-    "generic RequestException branch)",
-)
 def test_answer_cut_half_way_is_explained_in_plain_words(
     fault_server: MakeServer, tmp_path: Path
 ) -> None:

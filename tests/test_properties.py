@@ -124,13 +124,6 @@ def test_validation_is_idempotent(frame: pd.DataFrame) -> None:
         assert all(v == v.strip() for v in once[col])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validation._trim is strip(), strip(_INVISIBLE), strip() once, so an id "
-    "with invisible and white space interleaved at an end ('\\u200b \\u200bX', as pasted "
-    "from a web page) keeps a zero-width space: the row is valid and sends '\\u200bX'; a "
-    "second validation pass would give 'X' (not idempotent)",
-)
 @given(core=st.from_regex(r"[A-Z0-9]{8}", fullmatch=True))
 @example(core="AAAA1111")
 @settings(max_examples=5, deadline=None)

@@ -383,13 +383,6 @@ def _frames_of(exc: BaseException) -> list[traceback.FrameSummary]:
     return [f for f in summary.stack if "spectrum_tools" in f.filename]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: client._request keeps the revealed token in a local variable (headers = "
-    "{TOKEN_HEADER: self._token.reveal(), ...}), so a traceback rendered with locals "
-    "(IPython %xmode Verbose, Sentry/rich error reporting) of any error the client raises "
-    "shows the token in clear; the _Secret wrapper promises 'tracebacks with locals' are safe",
-)
 def test_traceback_with_locals_of_a_client_error_does_not_show_the_token() -> None:
     secret = "tb-locals-" + "Zq9" * 6
     client = SpectrumClient(f"http://127.0.0.1:{closed_port()}", token=secret, timeout=(0.3, 0.3))
@@ -693,13 +686,6 @@ def test_the_app_refuses_the_bomb_in_one_line(ratio_bomb: Path, tmp_path: Path) 
         app.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the sandbox seeds from an .xlsx with pandas.read_excel/openpyxl "
-    "(sandbox/store.py load_orders), bypassing sheets._check_zip: a 120 KB workbook that "
-    "inflates to 120 MB is parsed whole (seconds, hundreds of MB; a 600 MB one took 14 s and "
-    "1.3 GB) instead of being refused, and `spectrum-tools sandbox --seed` takes any file",
-)
 def test_sandbox_seed_refuses_the_bomb(ratio_bomb: Path, tmp_path: Path) -> None:
     with (
         SandboxStore(tmp_path / "seed.sqlite3") as store,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from spectrum_tools.errors import SpreadsheetError
 from spectrum_tools.sandbox.vendor import WORKFLOW_STATUSES, LineItemJSON, OrderJSON
+from spectrum_tools.sheets import check_workbook_archive
 
 __all__ = ["ORDER_FILE_COLUMNS", "SandboxStore", "format_timestamp"]
 
@@ -291,6 +292,8 @@ class SandboxStore:
             path = Path(source)
             name = str(path)
             if path.suffix.lower() in (".xlsx", ".xlsm"):
+                # An order file is untrusted input too: refuse a zip bomb before parsing.
+                check_workbook_archive(path.read_bytes(), name)
                 # openpyxl gives a whole-number cell as int ("12345678"), not float.
                 frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
             else:
