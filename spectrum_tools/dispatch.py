@@ -88,6 +88,14 @@ _STOP_MESSAGE = (
 )
 
 
+_STREAK_MESSAGE = (
+    "Spectrum answered HTTP 403 to {n} requests in a row after earlier successes. A "
+    "throttle would have lifted by now, so the token may have been revoked, or another "
+    "client is using up the rate limit. The run stopped; unsent orders are pending: resume "
+    "it later."
+)
+
+
 @dataclass(frozen=True)
 class SendOptions:
     """How a run paces and retries. The defaults follow Spectrum's documented limits.
@@ -110,6 +118,9 @@ class SendOptions:
         Pause after a 403 throttle answer before the next request of the run.
     max_throttle_retries
         Retries of one order after 403 throttling (they do not use up ``max_attempts``).
+    max_forbidden_streak
+        403 answers in a row, after earlier successes, that stop the run: a throttle
+        lifts, so an endless series looks like a token revoked mid-run.
     """
 
     max_per_minute: float = 100.0
@@ -121,6 +132,7 @@ class SendOptions:
     retry_after_max_s: float = 120.0
     throttle_pause_s: float = 10.0
     max_throttle_retries: int = 8
+    max_forbidden_streak: int = 30
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.max_per_minute <= 1_000_000:
@@ -264,6 +276,7 @@ class _Run:
     stop: threading.Event
     pacer: Pacer
     successes: int = 0
+    forbidden_streak: int = 0
     stopped_reason: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -418,7 +431,7 @@ def _send_order(run: _Run, request: Request) -> OrderResult:
             return _resend_without(run, request, missing, tally, started, exc)
         return _result(request, Outcome.NOT_FOUND, tally, started, exc.details, missing)
     except ForbiddenError as exc:
-        if run.successes > 0:
+        if run.successes > 0 and not run.stop.is_set():
             return _result(
                 request,
                 Outcome.FAILED,
@@ -531,8 +544,14 @@ def _attempt_with_retries(run: _Run, request: Request, tally: _Attempts) -> tupl
             except ForbiddenError as exc:
                 tally.throttled += 1
                 _note(run, request, n, tally, exc.status_code, exc.details)
+                with run.lock:
+                    run.forbidden_streak += 1
+                    streak = run.forbidden_streak
                 if run.successes > 0:
                     run.pacer.throttled(opts.throttle_pause_s)
+                    if streak >= opts.max_forbidden_streak:
+                        # A throttle lifts; this many 403s in a row looks like a revoked token.
+                        run.halt(_STREAK_MESSAGE.format(n=streak))
                 raise
             except APIError as exc:
                 tally.normal += 1
@@ -546,6 +565,7 @@ def _attempt_with_retries(run: _Run, request: Request, tally: _Attempts) -> tupl
             _note(run, request, n, tally, reply.http_status, reply.details)
             with run.lock:
                 run.successes += 1
+                run.forbidden_streak = 0
             return reply.http_status, reply.details
     raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 

@@ -803,3 +803,27 @@ def test_ctrl_c_lets_the_in_flight_request_finish_and_reports_it(
     assert [r["purchaseOrderNumber"] for r in _status_requests(sandbox)] == pos[:2]
     assert all(s == NEW for (p, _), s in _statuses(sandbox).items() if p == pos[1])  # applied
     assert frame["outcome"].tolist() == ["updated", "updated", "pending", "pending", "pending"]
+
+
+@pytest.mark.fault
+def test_endless_403_after_successes_stops_the_run_instead_of_crawling(
+    make_sandbox: MakeSandbox,
+) -> None:
+    # Two requests per minute pass, then the sandbox answers 403 to everything for the
+    # rest of the window: to the client that is the same as a token revoked mid-run.
+    sandbox = make_sandbox(rate_limit=2, rate_window_s=60.0)
+    pos = _orders(sandbox, 8)
+    plan = plan_updates(_sheet(sandbox, pos))
+    options = _quick(workers=1, throttle_pause_s=0.01, max_forbidden_streak=4)
+
+    results, stopped = run_plan(plan, _client(sandbox), options)
+
+    assert stopped is not None
+    assert "403" in stopped
+    assert "revoked" in stopped
+    outcomes = [r.outcome.value for r in results]
+    assert outcomes[:2] == ["updated", "updated"]
+    assert set(outcomes[2:]) == {"pending"}  # nothing the server refused counts as sent
+    assert [r.purchase_order for r in results] == pos  # one outcome per order
+    refused = [r for r in _status_requests(sandbox) if r["status"] == 403]
+    assert len(refused) == 4  # it stopped at the streak, not after hours of retries
