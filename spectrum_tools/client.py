@@ -37,6 +37,7 @@ from spectrum_tools.schema import StatusUpdate
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "Secret",
     "SpectrumClient",
     "StatusReply",
     "check_base_url",
@@ -53,8 +54,15 @@ _SEARCH_PATH = "/api/orders/search"
 _MISSING_MARKER = re.compile(r"recipeSetReadableId\(s\)\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 
-class _Secret:
-    """Holds the token; prints as asterisks everywhere (reprs, tracebacks with locals)."""
+class Secret:
+    """Holds a token; prints as asterisks everywhere (reprs, tracebacks with locals) and
+    refuses to be pickled. ``reveal()`` is the only way to the value.
+
+    Examples
+    --------
+    >>> Secret("s3cret")
+    '********'
+    """
 
     __slots__ = ("_value",)
 
@@ -218,7 +226,7 @@ class SpectrumClient:
             raise ConfigError("no API token: pass token= or set SPECTRUM_API_TOKEN")
         if any(c in secret for c in "\r\n"):
             raise ConfigError("the API token contains a line break; copy it again")
-        self._token = _Secret(secret.strip())
+        self._token = Secret(secret.strip())
         self._timeout = timeout
         self._session = session
         self._pool_size = max(1, pool_size)

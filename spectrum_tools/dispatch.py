@@ -69,12 +69,14 @@ from spectrum_tools.schema import (
 from spectrum_tools.sheets import read_updates
 
 __all__ = [
+    "Attempts",
     "DispatchObserver",
     "OrderResult",
     "Pacer",
     "SendOptions",
     "line_results",
     "results_frame",
+    "retry_policy",
     "run_plan",
     "send_updates",
 ]
@@ -249,8 +251,8 @@ class Pacer:
 
 
 @dataclass
-class _Attempts:
-    """Per-order retry bookkeeping."""
+class Attempts:
+    """How many attempts one request has used, by kind (403 throttles count apart)."""
 
     normal: int = 0
     throttled: int = 0
@@ -260,6 +262,53 @@ class _Attempts:
     @property
     def total(self) -> int:
         return self.normal + self.throttled
+
+
+def retry_policy(
+    options: SendOptions,
+    stop: threading.Event,
+    attempts: Attempts,
+    *,
+    succeeded: Callable[[], bool],
+) -> tenacity.Retrying:
+    """The retry policy of one request, shared by sends and reconciliation reads.
+
+    Retries transient failures (connection errors, timeouts, 429, 500/502/503/504) up to
+    ``options.max_attempts`` with exponential backoff and jitter, honouring a capped
+    ``Retry-After``; retries a 403 only once the run has ``succeeded`` (it is Spectrum's
+    throttle then; the pacer holds everyone back, so no extra wait), up to
+    ``options.max_throttle_retries``. Never retries anything else. Sleeps end early when
+    ``stop`` is set. The caller counts into ``attempts`` as answers arrive.
+    """
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ForbiddenError) and succeeded():
+            return attempts.throttled <= options.max_throttle_retries
+        if isinstance(exc, RateLimitedError | ServerError | TransportError):
+            code = getattr(exc, "status_code", None)
+            transient = code is None or code in _RETRY_STATUSES
+            return transient and attempts.normal < options.max_attempts
+        return False
+
+    backoff = tenacity.wait_exponential_jitter(
+        multiplier=options.backoff_s, max=options.backoff_max_s, jitter=options.backoff_s
+    )
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ForbiddenError):
+            return 0.0  # the pacer holds everyone back after a throttle
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return min(exc.retry_after, options.retry_after_max_s)
+        return float(backoff(state))
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return tenacity.Retrying(
+        retry=should_retry, wait=wait, sleep=sleep, stop=tenacity.stop_never, reraise=True
+    )
 
 
 class _Stopped(Exception):
@@ -403,7 +452,7 @@ def _pending(
 def _send_order(run: _Run, request: Request) -> OrderResult:
     """Send one order (with retries, and the optional re-send without missing ids)."""
     started = time.monotonic()
-    tally = _Attempts()
+    tally = Attempts()
     try:
         reply_status, details = _attempt_with_retries(run, request, tally)
     except _Stopped:
@@ -463,7 +512,7 @@ def _resend_without(
     run: _Run,
     request: Request,
     missing: tuple[str, ...],
-    tally: _Attempts,
+    tally: Attempts,
     started: float,
     first: NotFoundError,
 ) -> OrderResult:
@@ -498,41 +547,13 @@ def _resend_without(
     return _result(request, Outcome.PARTIAL, tally, started, text, missing, http_status=status)
 
 
-def _attempt_with_retries(run: _Run, request: Request, tally: _Attempts) -> tuple[int, str]:
+def _attempt_with_retries(run: _Run, request: Request, tally: Attempts) -> tuple[int, str]:
     """Send ``request`` until it succeeds, fails for good, or the run stops.
 
     Returns (http status, details) of the success; raises the last error otherwise.
     """
     opts = run.options
-
-    def should_retry(state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ForbiddenError) and run.successes > 0:
-            return tally.throttled <= opts.max_throttle_retries
-        if isinstance(exc, RateLimitedError | ServerError | TransportError):
-            code = getattr(exc, "status_code", None)
-            transient = code is None or code in _RETRY_STATUSES
-            return transient and tally.normal < opts.max_attempts
-        return False
-
-    backoff = tenacity.wait_exponential_jitter(
-        multiplier=opts.backoff_s, max=opts.backoff_max_s, jitter=opts.backoff_s
-    )
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ForbiddenError):
-            return 0.0  # the pacer holds everyone back after a throttle
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return min(exc.retry_after, opts.retry_after_max_s)
-        return float(backoff(state))
-
-    def sleep(seconds: float) -> None:
-        run.stop.wait(seconds)
-
-    retrying = tenacity.Retrying(
-        retry=should_retry, wait=wait, sleep=sleep, stop=tenacity.stop_never, reraise=True
-    )
+    retrying = retry_policy(opts, run.stop, tally, succeeded=lambda: run.successes > 0)
     for attempt in retrying:
         with attempt:
             if not run.pacer.acquire(run.stop):
@@ -571,7 +592,7 @@ def _attempt_with_retries(run: _Run, request: Request, tally: _Attempts) -> tupl
 
 
 def _note(
-    run: _Run, request: Request, n: int, tally: _Attempts, status: int | None, details: str
+    run: _Run, request: Request, n: int, tally: Attempts, status: int | None, details: str
 ) -> None:
     tally.last_status = status
     tally.last_details = details
@@ -581,7 +602,7 @@ def _note(
 def _result(
     request: Request,
     outcome: Outcome,
-    tally: _Attempts,
+    tally: Attempts,
     started: float,
     details: str,
     missing: tuple[str, ...] = (),
@@ -601,7 +622,7 @@ def _result(
     )
 
 
-def _describe(tally: _Attempts) -> str:
+def _describe(tally: Attempts) -> str:
     if tally.last_status is None:
         return tally.last_details or "no answer"
     return f"HTTP {tally.last_status} {tally.last_details}".strip()

@@ -33,19 +33,16 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import pandas as pd
-import tenacity
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import Pacer, SendOptions
+from spectrum_tools.dispatch import Attempts, Pacer, SendOptions, retry_policy
 from spectrum_tools.errors import (
     APIError,
     AuthenticationError,
     ConfigError,
     ForbiddenError,
     NotFoundError,
-    RateLimitedError,
     RunStoppedError,
-    ServerError,
     SpectrumError,
     TransportError,
 )
@@ -416,40 +413,9 @@ def _read_orders(
 
 def _read_one(run: _ReadRun, po: str) -> _Reading:
     """Read one order with retries, and turn the answer (or the failure) into a reading."""
-    tries = {"normal": 0, "throttled": 0}
+    tries = Attempts()
     opts = run.options
-
-    def should_retry(state: tenacity.RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ForbiddenError) and run.successes > 0:
-            return tries["throttled"] <= opts.max_throttle_retries
-        if isinstance(exc, RateLimitedError | ServerError | TransportError):
-            code = getattr(exc, "status_code", None)
-            return (code is None or code in _RETRY_STATUSES) and tries["normal"] < opts.max_attempts
-        return False
-
-    backoff = tenacity.wait_exponential_jitter(
-        multiplier=opts.backoff_s, max=opts.backoff_max_s, jitter=opts.backoff_s
-    )
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ForbiddenError):
-            return 0.0  # the pacer holds everyone back after a throttle
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return min(exc.retry_after, opts.retry_after_max_s)
-        return float(backoff(state))
-
-    def sleep(seconds: float) -> None:
-        run.stop.wait(seconds)
-
-    retrying = tenacity.Retrying(
-        retry=should_retry,
-        wait=wait,
-        sleep=sleep,
-        stop=tenacity.stop_never,
-        reraise=True,
-    )
+    retrying = retry_policy(opts, run.stop, tries, succeeded=lambda: run.successes > 0)
     try:
         for attempt in retrying:
             with attempt:
@@ -460,12 +426,12 @@ def _read_one(run: _ReadRun, po: str) -> _Reading:
                 try:
                     order = run.client.get_order(po)
                 except ForbiddenError:
-                    tries["throttled"] += 1
+                    tries.throttled += 1
                     if run.successes > 0:
                         run.pacer.throttled(opts.throttle_pause_s)
                     raise
                 except (APIError, TransportError):
-                    tries["normal"] += 1
+                    tries.normal += 1
                     raise
                 with run.lock:
                     run.successes += 1
@@ -478,9 +444,9 @@ def _read_one(run: _ReadRun, po: str) -> _Reading:
         if isinstance(exc, AuthenticationError) or run.successes == 0:
             run.refuse(_STOP_MESSAGE.format(code=exc.status_code))
             return _Reading(error=f"not read: HTTP {exc.status_code} ({exc.details})")
-        return _Reading(error=f"still throttled (HTTP 403) after {tries['throttled']} tries")
+        return _Reading(error=f"still throttled (HTTP 403) after {tries.throttled} tries")
     except SpectrumError as exc:
-        n = tries["normal"] + tries["throttled"]
+        n = tries.total
         return _Reading(error=f"could not read the order after {n} attempt(s): {_brief(exc)}")
     raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 

@@ -10,10 +10,11 @@ Changing the environment forgets the token.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import ipywidgets as w
 
+from spectrum_tools.client import Secret
 from spectrum_tools.environments import Environment, custom_environment
 from spectrum_tools.errors import ConfigError
 from spectrum_tools.widgets import _render
@@ -21,26 +22,6 @@ from spectrum_tools.widgets import _render
 __all__ = ["CUSTOM", "EnvironmentPanel"]
 
 CUSTOM: Final = "<custom URL>"
-
-
-class _Held:
-    """A token in kernel memory; prints as asterisks and refuses to be pickled."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'********'"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("the API token cannot be pickled")
 
 
 class EnvironmentPanel:
@@ -66,7 +47,7 @@ class EnvironmentPanel:
     ) -> None:
         self._environments = dict(environments)
         self._token_in_environment = token_in_environment
-        self._token: _Held | None = None
+        self._token: Secret | None = None
         self._sandbox = False
         options = [(env.label(), name) for name, env in self._environments.items()]
         options.append(("custom URL…", CUSTOM))
@@ -134,7 +115,7 @@ class EnvironmentPanel:
         value = self.token.value.strip()
         if not value:
             return
-        self._token = _Held(value)
+        self._token = Secret(value)
         self.token.value = ""
         self._show_token_note()
 
