@@ -22,7 +22,7 @@ from typing import TextIO
 import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import SendOptions, line_results, send_updates
+from spectrum_tools.dispatch import SendOptions, format_duration, line_results, send_updates
 from spectrum_tools.errors import (
     ConfigError,
     JournalError,
@@ -275,7 +275,7 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
 
 def _confirm(host: str, plan: Plan, options: SendOptions, stdin: TextIO | None = None) -> None:
     stream = stdin or sys.stdin
-    eta = _duration(options.eta_seconds(plan.request_count))
+    eta = format_duration(options.eta_seconds(plan.request_count))
     _out(
         f"About to send {plan.request_count:,} requests for {plan.request_count:,} orders "
         f"to {host} at {options.max_per_minute:g}/min (about {eta})."
@@ -344,16 +344,6 @@ def _write_results(results: pd.DataFrame | None, plan: Plan, output: Path | None
     else:
         write_table(results, output)
     _out(f"Results written to {output}")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 # --------------------------------------------------------------------------- sandbox

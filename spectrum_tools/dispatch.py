@@ -74,10 +74,12 @@ __all__ = [
     "OrderResult",
     "Pacer",
     "SendOptions",
+    "format_duration",
     "line_results",
     "results_frame",
     "retry_policy",
     "run_plan",
+    "run_workers",
     "send_updates",
 ]
 
@@ -149,6 +151,23 @@ class SendOptions:
     def eta_seconds(self, requests: int) -> float:
         """Seconds that ``requests`` requests take at this pace (ignoring retries)."""
         return max(0, requests - 1) * 60.0 / self.max_per_minute
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as an analyst reads an ETA.
+
+    Examples
+    --------
+    >>> format_duration(42), format_duration(125), format_duration(3 * 3600 + 61)
+    ('42 s', '2 min 05 s', '3 h 01 min')
+    """
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
 
 
 @dataclass(frozen=True)
@@ -340,6 +359,52 @@ class _Run:
         self.stop.set()
 
 
+def run_workers(
+    count: int,
+    work: Callable[[], None],
+    *,
+    name: str,
+    on_interrupt: Callable[[], None],
+    on_crash: Callable[[BaseException], None],
+) -> None:
+    """Run ``work`` in ``count`` threads and wait until every one has returned.
+
+    Ctrl-C while waiting calls ``on_interrupt`` (which must make ``work`` stop taking new
+    items), then keeps waiting so in-flight requests finish. A worker that raises calls
+    ``on_crash`` (which must stop the others); the first such exception is re-raised here.
+    """
+    all_done = threading.Event()
+    running = [count]
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def body() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            errors.append(exc)
+            on_crash(exc)
+        finally:
+            with lock:
+                running[0] -= 1
+                if running[0] == 0:
+                    all_done.set()
+
+    for n in range(count):
+        threading.Thread(target=body, name=f"{name}-{n}", daemon=True).start()
+    # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
+    # mark a still-running thread as finished, and its in-flight request would be lost.
+    try:
+        while not all_done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        on_interrupt()
+        while not all_done.wait(0.2):  # in-flight requests finish; nothing new starts
+            pass
+    if errors:
+        raise errors[0]
+
+
 def run_plan(
     plan: Plan,
     client: SpectrumClient,
@@ -385,43 +450,26 @@ def run_plan(
     cursor_lock = threading.Lock()
     run.notify("run_started", plan, opts)
 
-    workers = min(opts.workers, max(1, total))
-    all_done = threading.Event()
-    running = [workers]
-    crashed: list[BaseException] = []
-
     def work() -> None:
-        try:
-            while not run.stop.is_set():
-                with cursor_lock:
-                    index = next(cursor, None)
-                if index is None:
-                    return
-                result = _send_order(run, plan.request(index))
-                results[index] = result
-                run.notify("finished", result)
-        except BaseException as exc:  # a bug or an unwritable journal: stop the whole run
-            crashed.append(exc)
-            run.halt(f"stopped by an error: {exc}")
-        finally:
-            with run.lock:
-                running[0] -= 1
-                if running[0] == 0:
-                    all_done.set()
+        while not run.stop.is_set():
+            with cursor_lock:
+                index = next(cursor, None)
+            if index is None:
+                return
+            result = _send_order(run, plan.request(index))
+            results[index] = result
+            run.notify("finished", result)
 
-    for n in range(workers):
-        threading.Thread(target=work, name=f"spectrum-worker-{n}", daemon=True).start()
-    # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
-    # mark a still-running thread as finished, and its in-flight order would be misreported.
-    try:
-        while not all_done.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        run.halt("interrupted")
-        while not all_done.wait(0.2):  # in-flight requests finish; nothing new starts
-            pass
-    if crashed:
-        raise crashed[0]
+    def crashed(exc: BaseException) -> None:  # a bug or an unwritable journal
+        run.halt(f"stopped by an error: {exc}")
+
+    run_workers(
+        min(opts.workers, max(1, total)),
+        work,
+        name="spectrum-worker",
+        on_interrupt=lambda: run.halt("interrupted"),
+        on_crash=crashed,
+    )
     if run.stop.is_set() and run.stopped_reason is None and None in results:
         run.stopped_reason = "stopped"  # stop.set() from outside: a graceful stop
     final: list[OrderResult] = []

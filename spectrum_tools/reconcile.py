@@ -35,7 +35,7 @@ from typing import IO, Any, Final
 import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import Attempts, Pacer, SendOptions, retry_policy
+from spectrum_tools.dispatch import Attempts, Pacer, SendOptions, retry_policy, run_workers
 from spectrum_tools.errors import (
     APIError,
     AuthenticationError,
@@ -360,46 +360,36 @@ def _read_orders(
 
         bar = tqdm(total=len(orders), unit="order", desc="Reading back", smoothing=0.1)
 
-    workers = min(options.workers, max(1, len(orders)))
-    all_done = threading.Event()
-    running = [workers]
-
     def work() -> None:
-        try:
-            while not run.stop.is_set():
-                with cursor_lock:
-                    po = next(cursor, None)
-                if po is None:
-                    return
-                try:
-                    reading = _read_one(run, po)
-                except Exception as exc:  # one odd answer must not kill a worker
-                    # e.g. RecursionError from a deeply nested JSON body: the order is an
-                    # error, and this worker goes on with the next order.
-                    reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
-                with run.lock:
-                    readings[po] = reading
-                    if bar is not None:
-                        bar.update(1)
-        finally:
+        while not run.stop.is_set():
+            with cursor_lock:
+                po = next(cursor, None)
+            if po is None:
+                return
+            try:
+                reading = _read_one(run, po)
+            except Exception as exc:  # one odd answer must not kill a worker
+                # e.g. RecursionError from a deeply nested JSON body: the order is an
+                # error, and this worker goes on with the next order.
+                reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
             with run.lock:
-                running[0] -= 1
-                if running[0] == 0:
-                    all_done.set()
+                readings[po] = reading
+                if bar is not None:
+                    bar.update(1)
 
-    for n in range(workers):
-        threading.Thread(target=work, name=f"spectrum-reader-{n}", daemon=True).start()
-    # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
-    # mark a still-running thread as finished (as dispatch.run_plan does).
-    try:
-        while not all_done.wait(0.2):
-            pass
-    except KeyboardInterrupt:
+    def interrupted() -> None:
         with run.lock:
             run.stopped_reason = run.stopped_reason or "interrupted"
         run.stop.set()
-        while not all_done.wait(0.2):  # reads in flight finish; nothing new starts
-            pass
+
+    try:
+        run_workers(
+            min(options.workers, max(1, len(orders))),
+            work,
+            name="spectrum-reader",
+            on_interrupt=interrupted,
+            on_crash=lambda exc: run.stop.set(),
+        )
     finally:
         if bar is not None:
             bar.close()

@@ -14,6 +14,7 @@ from typing import Final
 
 import pandas as pd
 
+from spectrum_tools.dispatch import format_duration as duration
 from spectrum_tools.errors import SpectrumError
 from spectrum_tools.schema import OUTCOME, Outcome
 
@@ -113,23 +114,6 @@ def download_link(path: Path, label: str) -> str:
         f"({html.escape(path.name)}, {size / 1024:,.0f} KB)</a> <small>saved at "
         f"<code>{where}</code></small></div>"
     )
-
-
-def duration(seconds: float) -> str:
-    """A duration the way people say it.
-
-    Examples
-    --------
-    >>> duration(42), duration(125), duration(3 * 3600 + 61)
-    ('42 s', '2 min 05 s', '3 h 01 min')
-    """
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 def counts_text(results: pd.DataFrame) -> str:
