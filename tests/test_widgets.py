@@ -276,9 +276,8 @@ def test_send_runs_in_the_background_and_shows_results_and_downloads(
     app = make_app(input_path=SAMPLE_XLSX, sandbox_settings=SandboxSettings(rate_limit=None))
     app.validate_button.click()
     app.preview_button.click()
-    started = time.monotonic()
     app.send_button.click()
-    assert time.monotonic() - started < 2.0  # the click returns; the run goes on
+    assert app.running  # the click returned while the run goes on in the background
     assert app.wait(30)
     assert not app.running
     assert app.progress.value == app.progress.max == 46
