@@ -12,10 +12,11 @@ for bugs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -65,21 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("send", help="send a sheet's status updates to Spectrum")
     p.add_argument("file")
-    p.add_argument(
-        "--base-url",
-        help="the environment, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)",
-    )
-    p.add_argument(
-        "--env",
-        metavar="NAME",
-        help="a named environment from the environments file, or 'sandbox' (a bundled one)",
-    )
-    p.add_argument(
-        "--environments",
-        type=Path,
-        metavar="FILE",
-        help="environments file (default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
-    )
+    _add_environment_args(p)
     p.add_argument("--sheet")
     p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
     p.add_argument(
@@ -233,8 +220,36 @@ def _print_plan_summary(plan: Plan) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
+    with _client_for(args) as client:
+        return _send_with(args, client)
+
+
+def _add_environment_args(p: argparse.ArgumentParser, what: str = "the environment") -> None:
+    """--base-url, or --env NAME from the team's environments file (the same as the app's)."""
+    p.add_argument(
+        "--base-url",
+        help=f"{what}, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)",
+    )
+    p.add_argument(
+        "--env",
+        metavar="NAME",
+        help="a named environment from the environments file, or 'sandbox' (a bundled one)",
+    )
+    p.add_argument(
+        "--environments",
+        type=Path,
+        metavar="FILE",
+        help="environments file (default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
+    )
+
+
+@contextlib.contextmanager
+def _client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
+    """The client for --base-url, or for --env NAME (starting the bundled sandbox for it)."""
     if args.env is None:
-        return _send_with(args, SpectrumClient(args.base_url))
+        with SpectrumClient(args.base_url) as client:
+            yield client
+        return
     from spectrum_tools.environments import connect, environments_file, load_environments
 
     if args.base_url:
@@ -246,7 +261,7 @@ def _send(args: argparse.Namespace) -> int:
     with connect(known[args.env]) as connection:
         if connection.sandbox is not None:
             _out(f"Sandbox started on {connection.client.base_url} for this run")
-        return _send_with(args, connection.client)
+        yield connection.client
 
 
 def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
@@ -436,10 +451,7 @@ def _add_report_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     p = sub.add_parser("reconcile", help="compare a sheet with the statuses Spectrum holds")
     p.add_argument("file", help="the .xlsx or .csv of PO / line item / status rows")
-    p.add_argument(
-        "--base-url",
-        help="the environment, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)",
-    )
+    _add_environment_args(p)
     p.add_argument("--sheet", help="workbook sheet (default: the first with the columns)")
     p.add_argument(
         "--output", "-o", type=Path, help="write the comparison (.xlsx: Summary and Lines; .csv)"
@@ -503,7 +515,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     else:
         if args.runs_dir is not None:
             raise ConfigError("--runs-dir goes with --from-runs")
-        with SpectrumClient(args.base_url) as client:
+        with _client_for(args) as client:
             frame = reconcile(
                 args.file,
                 client,
@@ -540,13 +552,10 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
-    base_help = (
-        "the run's environment, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)"
-    )
     runs_help = "runs folder (default ./spectrum-runs)"
     p = sub.add_parser("resume", help="send a run's pending and in-flight orders, same run")
     p.add_argument("run", type=int, nargs="?", help="run id (default: latest unfinished run)")
-    p.add_argument("--base-url", help=base_help)
+    _add_environment_args(p, "the run's environment")
     p.add_argument("--runs-dir", type=Path, help=runs_help)
     p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
     p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
@@ -555,7 +564,7 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 
     p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
     p.add_argument("run", type=int, help="the run whose failed orders to send again")
-    p.add_argument("--base-url", help=base_help)
+    _add_environment_args(p, "the run's environment")
     p.add_argument("--include-not-found", action="store_true", help="also retry not_found orders")
     p.add_argument("--runs-dir", type=Path, help=runs_help)
     p.add_argument("--output", "-o", type=Path, help="write the new run's results")
@@ -602,10 +611,14 @@ def _exit_code(results: pd.DataFrame, *, every_row_valid: bool = True) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    with _client_for(args) as client:
+        return _resume_with(args, client)
+
+
+def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     from spectrum_tools.journal import Journal
     from spectrum_tools.runs import resume_run
 
-    client = SpectrumClient(args.base_url)
     with Journal.existing(args.runs_dir) as journal:
         run_id = args.run if args.run is not None else journal.latest_unfinished()
         if run_id is None:
@@ -629,10 +642,14 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
+    with _client_for(args) as client:
+        return _retry_with(args, client)
+
+
+def _retry_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     from spectrum_tools.journal import Journal
     from spectrum_tools.runs import retry_failed, retry_plan
 
-    client = SpectrumClient(args.base_url)
     with Journal.existing(args.runs_dir) as journal:
         record = journal.load_run(args.run)
     plan = retry_plan(record, include_not_found=args.include_not_found)

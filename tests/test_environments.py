@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import MakeSandbox
 
 from spectrum_tools import cli
 from spectrum_tools.environments import (
@@ -227,3 +228,34 @@ def test_cli_bad_environments_file_is_one_line(
     assert code == 2
     assert err.count("\n") == 1
     assert "environments.staging.base_url" in err
+
+
+def test_cli_reconcile_resume_and_retry_take_env_too(
+    make_sandbox: MakeSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sandbox = make_sandbox(rate_limit=None)
+    envs = write(
+        tmp_path, f'[environments.rehearsal]\nbase_url = "{sandbox.base_url}"\nproduction = false'
+    )
+    monkeypatch.setenv("SPECTRUM_API_TOKEN", sandbox.token)
+    monkeypatch.chdir(tmp_path)
+    sheet = str(sample_data_dir() / "status_updates.csv")
+    target = ["--env", "rehearsal", "--environments", str(envs), "--runs-dir", "runs"]
+
+    sent = cli.main(["send", sheet, *target, "--yes", "--max-per-minute", "6000"])
+    assert sent == 1  # the sample has a not_found order and invalid rows
+    before = len(sandbox.requests())
+    retried = cli.main(["retry", "1", *target, "--yes", "--include-not-found"])
+    assert retried == 1  # still not found, in a new linked run
+    assert len(sandbox.requests()) > before  # the retry went to the named environment
+    assert cli.main(["resume", *target]) == 2  # nothing unfinished to resume: one line
+    out, err = capsys.readouterr()
+    assert "nothing to resume" in err
+    assert "Traceback" not in out + err
+
+    reconciled = cli.main(["reconcile", sheet, *target[:4], "--max-per-minute", "6000"])
+    assert reconciled == 1  # the failed order and the invalid rows do not match
+    assert "match" in capsys.readouterr().out
