@@ -100,6 +100,12 @@ _STREAK_MESSAGE = (
 )
 
 
+_UNREACHABLE_MESSAGE = (
+    "No answer from {host} for {n} orders in a row ({reason}). Check the base URL and the "
+    "network; the run stopped, unsent orders are pending: resume it when the host answers."
+)
+
+
 @dataclass(frozen=True)
 class SendOptions:
     """How a run paces and retries. The defaults follow Spectrum's documented limits.
@@ -125,6 +131,9 @@ class SendOptions:
     max_forbidden_streak
         403 answers in a row, after earlier successes, that stop the run: a throttle
         lifts, so an endless series looks like a token revoked mid-run.
+    max_unreachable_orders
+        Orders in a row that fail without any HTTP answer (after their retries) that stop
+        the run; 3 when nothing has got through yet (most likely a wrong URL).
     """
 
     max_per_minute: float = 100.0
@@ -137,6 +146,7 @@ class SendOptions:
     throttle_pause_s: float = 10.0
     max_throttle_retries: int = 8
     max_forbidden_streak: int = 30
+    max_unreachable_orders: int = 10
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.max_per_minute <= 1_000_000:
@@ -345,6 +355,7 @@ class _Run:
     pacer: Pacer
     successes: int = 0
     forbidden_streak: int = 0
+    unreachable_streak: int = 0  # orders in a row that failed without any HTTP answer
     stopped_reason: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -551,9 +562,25 @@ def _send_order(run: _Run, request: Request) -> OrderResult:
             tally.total,
             exc.status_code,
         )
-    except (APIError, TransportError) as exc:
+    except TransportError as exc:
+        _count_unreachable(run, exc)
+        return _result(request, Outcome.FAILED, tally, started, _error_text(exc))
+    except APIError as exc:
         return _result(request, Outcome.FAILED, tally, started, _error_text(exc))
     return _result(request, Outcome.UPDATED, tally, started, details, http_status=reply_status)
+
+
+def _count_unreachable(run: _Run, exc: TransportError) -> None:
+    """Stop the run when order after order gets no answer at all (host down, wrong URL,
+    network gone) instead of burning through the whole sheet as ``failed``."""
+    with run.lock:
+        run.unreachable_streak += 1
+        streak = run.unreachable_streak
+        limit = run.options.max_unreachable_orders
+        if run.successes == 0:
+            limit = min(limit, 3)  # nothing ever got through: most likely a wrong URL
+    if streak >= limit:
+        run.halt(_UNREACHABLE_MESSAGE.format(host=run.client.host, n=streak, reason=exc))
 
 
 def _resend_without(
@@ -644,6 +671,9 @@ def _note(
 ) -> None:
     tally.last_status = status
     tally.last_details = details
+    if status is not None:  # an HTTP answer of any kind: the host is reachable
+        with run.lock:
+            run.unreachable_streak = 0
     run.notify("answered", request, n, status, details)
 
 

@@ -27,6 +27,7 @@ from conftest import MakeSandbox, RawRequest, RawServer, http_response
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.dispatch import (
     DispatchObserver,
+    OrderResult,
     SendOptions,
     line_results,
     results_frame,
@@ -827,3 +828,61 @@ def test_endless_403_after_successes_stops_the_run_instead_of_crawling(
     assert [r.purchase_order for r in results] == pos  # one outcome per order
     refused = [r for r in _status_requests(sandbox) if r["status"] == 403]
     assert len(refused) == 4  # it stopped at the streak, not after hours of retries
+
+
+@pytest.mark.fault
+def test_a_host_that_never_answers_stops_the_run_after_three_orders(
+    make_sandbox: MakeSandbox,
+) -> None:
+    sandbox = make_sandbox()
+    pos = _orders(sandbox, 8)
+    plan = plan_updates(_sheet(sandbox, pos))
+    nobody = socket.socket()
+    nobody.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    port = nobody.getsockname()[1]
+    try:
+        client = SpectrumClient(f"http://127.0.0.1:{port}", token="t0ken-for-nobody")
+        results, stopped = run_plan(plan, client, _quick(workers=1, max_attempts=2))
+    finally:
+        nobody.close()
+
+    assert stopped is not None
+    assert "No answer from" in stopped
+    assert "base URL" in stopped
+    outcomes = [r.outcome.value for r in results]
+    assert outcomes == ["failed"] * 3 + ["pending"] * 5  # not 8 orders x 2 attempts
+    assert [r.purchase_order for r in results] == pos
+
+
+class _StopServerAfter(DispatchObserver):
+    """Stops the sandbox once ``n`` orders have their outcome: the network went away."""
+
+    def __init__(self, sandbox: SandboxServer, n: int) -> None:
+        self.sandbox, self.n, self.done = sandbox, n, 0
+        self._lock = threading.Lock()
+
+    def finished(self, result: OrderResult) -> None:
+        with self._lock:
+            self.done += 1
+            fire = self.done == self.n
+        if fire:
+            self.sandbox.stop()
+
+
+@pytest.mark.fault
+def test_losing_the_host_mid_run_stops_it_with_the_rest_pending(
+    make_sandbox: MakeSandbox,
+) -> None:
+    sandbox = make_sandbox()
+    pos = _orders(sandbox, 12)
+    plan = plan_updates(_sheet(sandbox, pos))
+    options = _quick(workers=1, max_attempts=2, max_unreachable_orders=4)
+
+    results, stopped = run_plan(
+        plan, _client(sandbox), options, observers=[_StopServerAfter(sandbox, 2)]
+    )
+
+    assert stopped is not None
+    assert "No answer from" in stopped
+    outcomes = [r.outcome.value for r in results]
+    assert outcomes == ["updated"] * 2 + ["failed"] * 4 + ["pending"] * 6
