@@ -289,13 +289,13 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
 
 
 def _confirm(host: str, plan: Plan, options: SendOptions, stdin: TextIO | None = None) -> None:
-    stream = stdin or sys.stdin
+    stream = stdin or sys.stdin  # None when the process has no standard input at all
     eta = format_duration(options.eta_seconds(plan.request_count))
     _out(
         f"About to send {plan.request_count:,} requests for {plan.request_count:,} orders "
         f"to {host} at {options.max_per_minute:g}/min (about {eta})."
     )
-    if not stream.isatty():
+    if stream is None or not stream.isatty():
         raise ConfigError("not on a terminal, so nothing to confirm with: add --yes to send")
     answer = input(f"Type the host name ({host}) to send, anything else to cancel: ")
     if answer.strip() != host:
