@@ -14,9 +14,12 @@ How a run behaves (see ``../shared/spectrum-api.md``):
   ``Retry-After`` is honoured up to a cap. A status PUT sets an absolute value, so a
   retry is safe. 404/409 are never retried.
 * **403** — Spectrum's throttling answer. After a success in this run it means
-  "slow down": the pace is cut and the request retried after a pause. Before any
-  success it may just as well be a bad token, so the run stops
-  (:class:`~spectrum_tools.errors.RunStoppedError`), as it does on 401.
+  "slow down": the pace is cut and the request retried after a pause; a clean stretch
+  earns the pace back. Before any success it may just as well be a bad token, so the run
+  stops (:class:`~spectrum_tools.errors.RunStoppedError`), as it does on 401, and as it
+  does after a long streak of 403s (a token revoked mid-run).
+* **No answer at all** — after 3 orders in a row (10 once something got through) with
+  no HTTP answer, the run stops: a wrong URL or a lost network, not a sheet to burn.
 * **Stopping** — Ctrl-C or ``stop.set()``: no new requests start, in-flight ones
   finish, and every order not sent is ``pending``.
 
@@ -251,6 +254,9 @@ class Pacer:
         self._next = clock()
         self._lock = threading.Lock()
         self._calm_until = 0.0
+        self._clean = 0  # successes since the last throttle
+        # About a minute of clean sending at the base pace earns back part of a slow-down.
+        self._recover_after = max(20, round(max_per_minute))
 
     def acquire(self, stop: threading.Event) -> bool:
         """Wait for the next slot; False when ``stop`` was set before it came."""
@@ -264,14 +270,28 @@ class Pacer:
         return not stop.is_set()
 
     def throttled(self, pause_s: float) -> None:
-        """Spectrum said 403 (throttled): pause everyone, then go a third slower for good."""
+        """Spectrum said 403 (throttled): pause everyone, then go a third slower."""
         with self._lock:
+            self._clean = 0
             now = self._clock()
             if now < self._calm_until:  # one slow-down per throttle episode, not per worker
                 return
             self.interval = min(self.interval * 1.5, 60.0)
             self._next = max(self._next, now + pause_s)
             self._calm_until = now + pause_s
+
+    def succeeded(self) -> None:
+        """A request went through: after a long clean stretch, speed back up a step.
+
+        Additive-increase / multiplicative-decrease, as TCP does: one throttle episode in a
+        three-hour run does not slow the rest of it for good, and the pace never goes above
+        the configured one.
+        """
+        with self._lock:
+            self._clean += 1
+            if self.interval > self.base_interval and self._clean >= self._recover_after:
+                self.interval = max(self.base_interval, self.interval / 1.25)
+                self._clean = 0
 
     @property
     def per_minute(self) -> float:
@@ -662,6 +682,7 @@ def _attempt_with_retries(run: _Run, request: Request, tally: Attempts) -> tuple
             with run.lock:
                 run.successes += 1
                 run.forbidden_streak = 0
+            run.pacer.succeeded()
             return reply.http_status, reply.details
     raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 

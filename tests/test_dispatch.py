@@ -28,6 +28,7 @@ from spectrum_tools.client import SpectrumClient
 from spectrum_tools.dispatch import (
     DispatchObserver,
     OrderResult,
+    Pacer,
     SendOptions,
     line_results,
     results_frame,
@@ -886,3 +887,33 @@ def test_losing_the_host_mid_run_stops_it_with_the_rest_pending(
     assert "No answer from" in stopped
     outcomes = [r.outcome.value for r in results]
     assert outcomes == ["updated"] * 2 + ["failed"] * 4 + ["pending"] * 6
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacer_slows_down_after_a_throttle_and_earns_the_pace_back() -> None:
+    clock = _FakeClock()
+    pacer = Pacer(100, clock=clock)
+    base = pacer.per_minute
+    assert 97 < base < 100  # never above the configured pace
+
+    pacer.throttled(pause_s=10)
+    pacer.throttled(pause_s=10)  # a second worker hearing the same episode: no extra cut
+    slowed = pacer.per_minute
+    assert slowed == pytest.approx(base / 1.5)
+
+    for _ in range(99):
+        pacer.succeeded()
+    assert pacer.per_minute == slowed  # not yet: about a minute of clean sending first
+    pacer.succeeded()
+    assert slowed < pacer.per_minute < base
+
+    for _ in range(1000):
+        pacer.succeeded()
+    assert pacer.per_minute == pytest.approx(base)  # back, and never beyond
