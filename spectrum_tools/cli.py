@@ -16,7 +16,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -625,20 +625,18 @@ def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
             raise JournalError(f"no unfinished run in {journal.path}: nothing to resume")
         pending = int(journal.load_run(run_id).counts[Outcome.PENDING.value])
     _out(f"Resuming run {run_id}: {pending:,} orders pending or in flight, to {client.host}")
-    try:
-        results = resume_run(
+    return _journaled(
+        lambda: resume_run(
             run_id,
             client,
             runs_dir=args.runs_dir,
             stop=threading.Event(),
             max_per_minute=args.max_per_minute,
             workers=args.workers,
-        )
-    except RunStoppedError as exc:
-        _finish_journaled(exc.results, client, args)
-        raise
-    _finish_journaled(results, client, args)
-    return _exit_code(results)
+        ),
+        client,
+        args,
+    )
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -663,8 +661,8 @@ def _retry_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     options = SendOptions(max_per_minute=pace, workers=args.workers or stored.get("workers", 4))
     if not args.yes:
         _confirm(client.host, plan, options)
-    try:
-        results = retry_failed(
+    return _journaled(
+        lambda: retry_failed(
             args.run,
             client,
             include_not_found=args.include_not_found,
@@ -672,7 +670,18 @@ def _retry_with(args: argparse.Namespace, client: SpectrumClient) -> int:
             stop=threading.Event(),
             max_per_minute=args.max_per_minute,
             workers=args.workers,
-        )
+        ),
+        client,
+        args,
+    )
+
+
+def _journaled(
+    run: Callable[[], pd.DataFrame], client: SpectrumClient, args: argparse.Namespace
+) -> int:
+    """Run a resume or retry; report it (also when 401/403 stopped it) and give the exit code."""
+    try:
+        results = run()
     except RunStoppedError as exc:
         _finish_journaled(exc.results, client, args)
         raise
