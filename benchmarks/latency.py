@@ -113,7 +113,7 @@ def run_latency(
 def _one_run(sandbox: SandboxProcess, plan: Plan, workers: int, latency_s: float) -> LatencyResult:
     """Send ``plan`` with ``workers`` workers; measure time, CPU and what the sandbox saw."""
     from spectrum_tools import SendOptions, SpectrumClient
-    from spectrum_tools.dispatch import run_plan
+    from spectrum_tools.engine import run_plan
 
     options = SendOptions(max_per_minute=_UNPACED, workers=workers)  # pacing is not the bound
     client = SpectrumClient(sandbox.base_url, token=TOKEN, pool_size=workers)
@@ -149,7 +149,7 @@ def _one_run(sandbox: SandboxProcess, plan: Plan, workers: int, latency_s: float
 def _count_requests(sandbox: SandboxProcess, store: pd.DataFrame, n_orders: int) -> RequestCount:
     """Send the same rows per order (spectrum-tools) and per row (a naive loop); count."""
     from spectrum_tools import SendOptions, SpectrumClient, plan_updates
-    from spectrum_tools.dispatch import run_plan
+    from spectrum_tools.engine import run_plan
 
     sandbox.settings(latency_s=0.0)  # only the counts matter here
     first = store["purchaseOrderNumber"].drop_duplicates().iloc[:n_orders]

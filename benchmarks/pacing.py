@@ -71,7 +71,8 @@ def run_pacing(
 ) -> list[PacingResult]:
     """Run the at-limit and over-limit runs; return their results."""
     from spectrum_tools import SendOptions, SpectrumClient, plan_updates
-    from spectrum_tools.dispatch import results_frame, run_plan
+    from spectrum_tools.engine import run_plan
+    from spectrum_tools.results import results_frame
 
     store = make_orders(orders, prefix="HA-US-PACE")
     seed = out / "data" / f"pacing-orders-{orders}.csv"

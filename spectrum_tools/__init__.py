@@ -3,10 +3,15 @@
 The pipeline, one module per stage::
 
     read_updates -> validate_updates -> plan_updates -> send_updates -> results
-         (sheets)      (validation)       (planning)      (dispatch, client)
+         (sheets)      (validation)       (planning)      (runs -> engine -> client)
                                                            |
                       journal (every run) -> resume_run / retry_failed / write_report
                       reconcile (sheet vs Spectrum, or vs past runs)
+
+The layers, bottom up (every import points down; ``lint-imports`` checks it): leaves
+(errors, schema, statuses, version), sheets, validation, planning, results, engine,
+journal, runs, then report and reconcile; the adapters (cli, widgets, sandbox, connect)
+sit on top.
 
 The local Spectrum-compatible server lives in :mod:`spectrum_tools.sandbox`, the
 JupyterLab app in :mod:`spectrum_tools.widgets` (needs the ``jupyter`` extra).
@@ -15,7 +20,7 @@ Only the names in ``__all__`` are public; everything else may change without not
 """
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import SendOptions, line_results, send_updates
+from spectrum_tools.engine import SendOptions
 from spectrum_tools.environments import Environment, load_environments
 from spectrum_tools.errors import (
     APIError,
@@ -43,13 +48,13 @@ from spectrum_tools.reconcile import (
     write_reconciliation,
 )
 from spectrum_tools.report import export_csv, write_report
-from spectrum_tools.runs import resume_run, retry_failed
+from spectrum_tools.results import line_results
+from spectrum_tools.runs import resume_run, retry_failed, send_updates
 from spectrum_tools.schema import Outcome
 from spectrum_tools.sheets import list_sheets, read_header, read_updates, write_table
 from spectrum_tools.statuses import WorkflowStatus, normalise_status
 from spectrum_tools.validation import problem_counts, validate_updates
-
-__version__ = "0.1.0"
+from spectrum_tools.version import __version__
 
 __all__ = [
     "APIError",

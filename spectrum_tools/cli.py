@@ -23,7 +23,7 @@ from typing import TextIO
 import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import SendOptions, format_duration, line_results, send_updates
+from spectrum_tools.engine import SendOptions, format_duration
 from spectrum_tools.errors import (
     ConfigError,
     JournalError,
@@ -32,8 +32,9 @@ from spectrum_tools.errors import (
     SpreadsheetError,
 )
 from spectrum_tools.planning import Plan, plan_updates
-from spectrum_tools.runs import skip_applied, source_identity
-from spectrum_tools.schema import KEY_COLUMNS, OUTCOME, SOURCE_SHEET, VALID, Outcome
+from spectrum_tools.results import line_results
+from spectrum_tools.runs import Recording, run_options, send_plan, skip_applied, source_identity
+from spectrum_tools.schema import KEY_COLUMNS, OUTCOME, SOURCE_SHEET, VALID, Outcome, StopReason
 from spectrum_tools.sheets import read_updates, write_table, write_workbook
 from spectrum_tools.validation import problem_counts, validate_updates
 
@@ -250,7 +251,8 @@ def _client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
         with SpectrumClient(args.base_url) as client:
             yield client
         return
-    from spectrum_tools.environments import connect, environments_file, load_environments
+    from spectrum_tools.connect import connect
+    from spectrum_tools.environments import environments_file, load_environments
 
     if args.base_url:
         raise ConfigError("give --env or --base-url, not both")
@@ -265,7 +267,11 @@ def _client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
 
 
 def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
-    options = SendOptions(max_per_minute=args.max_per_minute, workers=args.workers)
+    options = SendOptions(
+        max_per_minute=args.max_per_minute,
+        workers=args.workers,
+        retry_without_missing=args.retry_without_missing,
+    )
     rows = _read_rows(args.file, args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
     if not args.force:  # shown before confirming; send_updates skips the same orders
@@ -274,17 +280,11 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     if not args.dry_run and plan.request_count and not args.yes:
         _confirm(client.host, plan, options)
     name, digest = source_identity(args.file)
+    recording = Recording(
+        runs_dir=args.runs_dir, force=args.force, source_name=name, source_hash=digest
+    )
     return _run_and_report(
-        plan,
-        client,
-        options,
-        dry_run=args.dry_run,
-        output=args.output,
-        retry_without_missing=args.retry_without_missing,
-        runs_dir=args.runs_dir,
-        force=args.force,
-        source_name=name,
-        source_hash=digest,
+        plan, client, options, recording, dry_run=args.dry_run, output=args.output
     )
 
 
@@ -306,29 +306,15 @@ def _run_and_report(
     plan: Plan,
     client: SpectrumClient,
     options: SendOptions,
+    recording: Recording,
     *,
     dry_run: bool,
     output: Path | None,
-    retry_without_missing: bool,
-    runs_dir: Path | None = None,
-    force: bool = False,
-    source_name: str | None = None,
-    source_hash: str | None = None,
 ) -> int:
-    stop = threading.Event()
+    runs_dir = Path(recording.runs_dir) if recording.runs_dir is not None else None
     try:
-        results = send_updates(
-            plan,
-            client,
-            dry_run=dry_run,
-            max_per_minute=options.max_per_minute,
-            workers=options.workers,
-            retry_without_missing=retry_without_missing,
-            stop=stop,
-            runs_dir=runs_dir,
-            force=force,
-            source_name=source_name,
-            source_hash=source_hash,
+        results = send_plan(
+            plan, client, options, recording=recording, dry_run=dry_run, stop=threading.Event()
         )
     except RunStoppedError as exc:
         results = exc.results
@@ -405,20 +391,15 @@ def _demo(args: argparse.Namespace) -> int:
         rows = read_updates(sheet)
         plan = plan_updates(validate_updates(rows))
         _print_plan_summary(plan)
-        options = SendOptions(max_per_minute=1200, workers=4)
+        options = SendOptions(max_per_minute=1200, workers=4, retry_without_missing=True)
+        name, digest = source_identity(sheet)
+        # The demo's sandbox starts from the samples every time, so earlier demo runs
+        # say nothing about what it holds: record, but do not skip.
+        recording = Recording(
+            runs_dir=out_dir / "runs", force=True, source_name=name, source_hash=digest
+        )
         code = _run_and_report(
-            plan,
-            client,
-            options,
-            dry_run=False,
-            output=out_dir / "results.xlsx",
-            retry_without_missing=True,
-            # The demo's sandbox starts from the samples every time, so earlier demo runs
-            # say nothing about what it holds: record, but do not skip.
-            runs_dir=out_dir / "runs",
-            force=True,
-            source_name=source_identity(sheet)[0],
-            source_hash=source_identity(sheet)[1],
+            plan, client, options, recording, dry_run=False, output=out_dir / "results.xlsx"
         )
         # The full report: Summary (with a chart), Orders, Lines, Invalid rows.
         from spectrum_tools.journal import Journal
@@ -542,7 +523,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         else:
             written = write_table(frame, output)
         _out(f"Comparison written to {written}")
-    if frame.attrs.get("stopped") == "interrupted":
+    if frame.attrs.get("stop_reason") is StopReason.INTERRUPTED:
         _err("interrupted: orders not read yet are reported as error")
         return EXIT_INTERRUPTED
     return EXIT_OK if bool((frame["state"] == State.MATCH.value).all()) else EXIT_INCOMPLETE
@@ -602,7 +583,7 @@ def _print_run(results: pd.DataFrame, client: SpectrumClient, runs_dir: Path | N
 
 def _exit_code(results: pd.DataFrame, *, every_row_valid: bool = True) -> int:
     """0 when every order made it (and every row was valid), 1 if not, 130 after Ctrl-C."""
-    if results.attrs.get("stopped") == "interrupted":
+    if results.attrs.get("stop_reason") is StopReason.INTERRUPTED:
         _err("interrupted: in-flight requests finished; unsent orders are pending")
         return EXIT_INTERRUPTED
     good = {Outcome.UPDATED.value, Outcome.SKIPPED.value, Outcome.DRY_RUN.value}
@@ -656,9 +637,7 @@ def _retry_with(args: argparse.Namespace, client: SpectrumClient) -> int:
         _out(f"Run {args.run} has no {kinds} orders: nothing to retry.")
         return EXIT_OK
     _out(f"Retrying run {args.run}: {plan.request_count:,} {kinds} orders, as a new run")
-    stored = record.meta["options"]
-    pace = args.max_per_minute or float(stored.get("max_per_minute", 100.0))
-    options = SendOptions(max_per_minute=pace, workers=args.workers or stored.get("workers", 4))
+    options = run_options(record, max_per_minute=args.max_per_minute, workers=args.workers)
     if not args.yes:
         _confirm(client.host, plan, options)
     return _journaled(

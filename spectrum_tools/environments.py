@@ -1,7 +1,8 @@
 """Named Spectrum environments: the bundled sandbox, plus those in a team's TOML file.
 
-I/O: reads the environments file; :func:`connect` starts the bundled sandbox (a loopback
-socket and a SQLite store) when the environment is ``sandbox``. Nothing happens at import.
+I/O: reads the environments file. Nothing happens at import. Opening a client for an
+environment (and starting the bundled sandbox for ``sandbox``) is the adapters' business:
+:func:`spectrum_tools.connect.connect`.
 
 An environment is a name, a base URL and whether it is production. Teams keep the list in
 a small TOML file, so nobody pastes host names around and production is always marked::
@@ -19,8 +20,9 @@ a small TOML file, so nobody pastes host names around and production is always m
 ``production`` defaults to **true** when it is left out: an environment nobody marked is
 treated with production's care (a confirmation before sending), never the other way round.
 
-The built-in ``sandbox`` environment needs no file: :func:`connect` starts a
-:class:`~spectrum_tools.sandbox.SandboxServer` in this process on a free loopback port.
+The built-in ``sandbox`` environment needs no file: :func:`spectrum_tools.connect.connect`
+starts a :class:`~spectrum_tools.sandbox.SandboxServer` in this process on a free loopback
+port.
 
 Which file: the edges (CLI, widgets, notebooks) call :func:`environments_file`, which takes
 an explicit path, else ``SPECTRUM_ENVIRONMENTS`` from the mapping they pass, else
@@ -33,25 +35,19 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from spectrum_tools.client import SpectrumClient, check_base_url
+from spectrum_tools.client import check_base_url
 from spectrum_tools.errors import ConfigError
-
-if TYPE_CHECKING:
-    from spectrum_tools.sandbox import SandboxServer, SandboxSettings
 
 __all__ = [
     "DEFAULT_ENVIRONMENTS_FILE",
     "ENVIRONMENTS_VARIABLE",
     "SANDBOX",
-    "Connection",
     "Environment",
-    "connect",
     "custom_environment",
     "environments_file",
     "load_environments",
@@ -80,7 +76,8 @@ class Environment:
     description
         A free-text note shown next to the name.
     is_sandbox
-        Whether this is the bundled local sandbox (started by :func:`connect`).
+        Whether this is the bundled local sandbox (started by
+        :func:`spectrum_tools.connect.connect`).
 
     Examples
     --------
@@ -263,102 +260,3 @@ def _environment(file: Path, name: str, entry: Any) -> Environment:
         production=entry.get("production", True),
         description=" ".join(entry.get("description", "").split()),
     )
-
-
-class Connection:
-    """A client for one environment, and the sandbox behind it when it is the built-in one.
-
-    Use it as a context manager, or call :meth:`close` (which stops the sandbox).
-
-    Attributes
-    ----------
-    environment
-        The environment, with ``base_url`` filled in for a started sandbox.
-    client
-        The :class:`~spectrum_tools.SpectrumClient` to send with.
-    sandbox
-        The running :class:`~spectrum_tools.sandbox.SandboxServer`, or None.
-    """
-
-    def __init__(
-        self,
-        environment: Environment,
-        client: SpectrumClient,
-        sandbox: SandboxServer | None = None,
-    ) -> None:
-        self.environment = environment
-        self.client = client
-        self.sandbox = sandbox
-
-    def __repr__(self) -> str:
-        return f"Connection({self.environment.name!r}, {self.client!r})"
-
-    def close(self) -> None:
-        """Close the client's sessions and stop the sandbox, if one was started."""
-        self.client.close()
-        if self.sandbox is not None:
-            self.sandbox.stop()
-
-    def __enter__(self) -> Connection:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def connect(
-    environment: Environment,
-    token: str | None = None,
-    *,
-    sandbox_store: str | os.PathLike[str] | None = None,
-    sandbox_settings: SandboxSettings | None = None,
-    sandbox_port: int = 0,
-) -> Connection:
-    """Open a client for ``environment``; for ``sandbox``, start the bundled server first.
-
-    Parameters
-    ----------
-    environment
-        From :func:`load_environments` or :func:`custom_environment`.
-    token
-        The API token; ``None`` lets :class:`~spectrum_tools.SpectrumClient` read
-        ``SPECTRUM_API_TOKEN``. Ignored for the sandbox, which has its own.
-    sandbox_store
-        SQLite file for the sandbox's orders (kept across restarts); default a temporary
-        one, seeded from the bundled sample orders.
-    sandbox_settings
-        The sandbox's fault switches (default: Spectrum's 100 requests per 60 s limit).
-    sandbox_port
-        The sandbox's port; 0 picks a free one. A run journaled against the sandbox names
-        its host with the port, so resuming it after a restart takes the same port.
-
-    Raises
-    ------
-    ConfigError
-        No token for a real environment.
-
-    Examples
-    --------
-    >>> with connect(load_environments(None)["sandbox"]) as conn:
-    ...     conn.environment.base_url == conn.client.base_url
-    True
-    """
-    if not environment.is_sandbox:
-        if not environment.base_url:
-            raise ConfigError(f"environment {environment.name!r} has no base URL")
-        return Connection(environment, SpectrumClient(environment.base_url, token=token))
-    from spectrum_tools.sandbox import SandboxServer
-
-    server = SandboxServer(sandbox_store, settings=sandbox_settings, port=sandbox_port).start()
-    try:
-        client = SpectrumClient(server.base_url, token=server.token)
-    except BaseException:
-        server.stop()
-        raise
-    started = replace(environment, base_url=server.base_url, production=False)
-    return Connection(started, client, server)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -93,6 +93,83 @@ class Plan:
     _ids: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
     _statuses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
     _bounds: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, dtype=np.int64))
+
+    @classmethod
+    def from_parts(
+        cls,
+        rows: pd.DataFrame,
+        *,
+        purchase_orders: Sequence[str],
+        source_rows: Sequence[str],
+        line_counts: Sequence[int] | np.ndarray,
+        ids: Sequence[str],
+        statuses: Sequence[str],
+        set_aside: pd.DataFrame | None = None,
+        send_partial_orders: bool = False,
+    ) -> Plan:
+        """Build a plan from its requests, given flat (the public way besides planning).
+
+        The journal rebuilds a run's plan with it from what it recorded, without planning
+        the rows again (a newer spectrum-tools could plan them differently).
+
+        Parameters
+        ----------
+        rows
+            The validated rows.
+        purchase_orders, source_rows, line_counts
+            One entry per request, in plan order.
+        ids, statuses
+            Every request's line items, request after request (``line_counts`` splits them).
+        set_aside
+            The orders not sent, with ``outcome`` and ``details`` (default: none).
+        send_partial_orders
+            Whether the plan sends the valid rows of orders with invalid rows.
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1"], "valid": [True]})
+        >>> plan = Plan.from_parts(rows, purchase_orders=["P1"], source_rows=["2"],
+        ...     line_counts=[1], ids=["AAAA1111"], statuses=["completed"])
+        >>> plan.request(0).body
+        {'purchaseOrderNumber': 'P1', 'lineItems': [{'recipeSetReadableId': 'AAAA1111', 'workflowStatus': 'completed'}]}
+        """  # noqa: E501
+        sizes = np.asarray(line_counts, dtype=np.int64)
+        if set_aside is None:
+            set_aside = pd.DataFrame({c: pd.Series(dtype=object) for c in _SET_ASIDE_COLUMNS})
+        return cls(
+            rows=rows,
+            orders=pd.DataFrame(
+                {
+                    PO: pd.Series(list(purchase_orders), dtype=object),
+                    LINE_COUNT: sizes,
+                    SOURCE_ROWS: pd.Series(list(source_rows), dtype=object),
+                }
+            ),
+            set_aside=set_aside,
+            send_partial_orders=send_partial_orders,
+            _ids=np.array(list(ids), dtype=object),
+            _statuses=np.array(list(statuses), dtype=object),
+            _bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        )
+
+    def only(self, purchase_orders: Iterable[str]) -> Plan:
+        """A plan holding only the given orders' requests and rows, nothing set aside.
+
+        Resume and retry send such a part of a recorded plan.
+        """
+        wanted = set(purchase_orders)
+        picked = [r for r in self.requests() if r.purchase_order in wanted]
+        items = [li for r in picked for li in r.line_items]
+        return Plan.from_parts(
+            self.rows.loc[self.rows[PO].isin(wanted)].reset_index(drop=True),
+            purchase_orders=[r.purchase_order for r in picked],
+            source_rows=[r.source_rows for r in picked],
+            line_counts=[r.line_count for r in picked],
+            ids=[li["recipeSetReadableId"] for li in items],
+            statuses=[li["workflowStatus"] for li in items],
+            set_aside=self.set_aside.iloc[0:0].copy(),
+            send_partial_orders=self.send_partial_orders,
+        )
 
     @property
     def request_count(self) -> int:

@@ -1,8 +1,10 @@
 """Reconciliation: does Spectrum (or the run journal) hold the statuses a sheet asks for?
 
 I/O: reads the sheet; :func:`reconcile` reads orders back over the network through
-:class:`~spectrum_tools.client.SpectrumClient` (``GET /api/order/order-number/{po}``, paced
-and retried like sends); :func:`reconcile_with_runs` reads the run journal only;
+:class:`~spectrum_tools.client.SpectrumClient` (``GET /api/order/order-number/{po}``) on the
+same paced runner as sends (:class:`~spectrum_tools.engine.PacedRun`: the same pacing,
+retries, 403 throttling that earns the pace back, and stops on a 403 streak or when the
+host gives no answer); :func:`reconcile_with_runs` reads the run journal only;
 :func:`write_reconciliation` writes an ``.xlsx``. The comparison itself is pure.
 
 Every valid row of the sheet gets one ``state``:
@@ -18,7 +20,7 @@ Every valid row of the sheet gets one ``state``:
 
 and every row that failed validation is ``invalid``, with its problem.
 
-The answer is read defensively (``../shared/spectrum-api.md``, "Reading orders back"): a
+The answer is read defensively (``docs/spectrum-api.md``, "Reading orders back"): a
 line item may name itself ``recipeSetReadableId`` or ``recipeSetId``; ``lineItems`` that is
 not a list makes that order an ``error``, not a crash.
 """
@@ -34,19 +36,26 @@ from typing import IO, Any, Final
 
 import pandas as pd
 
+from spectrum_tools.charts import add_bar_chart
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import Attempts, Pacer, SendOptions, retry_policy, run_workers
+from spectrum_tools.engine import (
+    Attempts,
+    PacedRun,
+    ProgressBar,
+    RunKind,
+    SendOptions,
+    Stopped,
+    error_text,
+)
 from spectrum_tools.errors import (
-    APIError,
     AuthenticationError,
     ConfigError,
     ForbiddenError,
     NotFoundError,
     RunStoppedError,
     SpectrumError,
-    TransportError,
 )
-from spectrum_tools.report import add_bar_chart
+from spectrum_tools.journal import Journal
 from spectrum_tools.schema import DETAILS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.sheets import read_updates, write_workbook
 from spectrum_tools.statuses import normalise_status
@@ -97,12 +106,10 @@ class State(StrEnum):
 
 
 Source = str | Path | IO[bytes] | pd.DataFrame
-_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-_STOP_MESSAGE: Final = (
-    "Spectrum refused the first read with HTTP {code}: the API token is not allowed here "
-    "(wrong token, or no access to this environment), or the rate limit was already used up. "
-    "Check SPECTRUM_API_TOKEN and the base URL, or wait a minute and try again."
+READ_RUN: Final = RunKind(
+    noun="reads", left="orders not read are reported as error", then="reconcile again"
 )
+_NOT_READ: Final = "not read: the reconciliation stopped before it"
 
 
 @dataclass(frozen=True)
@@ -121,13 +128,12 @@ class _Reading:
 def reconcile(
     source: Source,
     client: SpectrumClient,
+    options: SendOptions | None = None,
     *,
     sheet: str | None = None,
-    max_per_minute: float = 100.0,
-    workers: int = 4,
-    max_attempts: int = 4,
     progress: bool = True,
     stop: threading.Event | None = None,
+    **pace: Any,
 ) -> pd.DataFrame:
     """Read every order of a sheet back from Spectrum and compare it, line by line.
 
@@ -140,12 +146,10 @@ def reconcile(
         The Spectrum environment to read from.
     sheet
         Workbook sheet, as for :func:`~spectrum_tools.read_updates`.
-    max_per_minute, workers
-        Pace and concurrency of the reads, as for sends (one GET per order; Spectrum's
-        documented safe pace is 100 per minute).
-    max_attempts
-        Attempts per order for transient failures (5xx, 429, timeouts, dropped
-        connections) before the order is reported as ``error``.
+    options
+        Pace, concurrency and retries of the reads, as for sends (one GET per order;
+        Spectrum's documented safe pace is 100 per minute). Its fields may also be given
+        as keywords (``max_per_minute=60, workers=2, max_attempts=4``), not both.
     progress
         Show a progress bar with ETA.
     stop
@@ -157,15 +161,20 @@ def reconcile(
     pandas.DataFrame
         One row per sheet row, in sheet order: ``purchaseOrderNumber,
         recipeSetReadableId, wanted_status, spectrum_status, state, details, source_row``.
-        ``attrs`` holds ``host``, ``requests`` (GETs sent) and ``stopped`` (None, or why).
+        ``attrs`` holds ``host``, ``requests`` (GETs sent), ``stopped`` (None, or why),
+        ``stop_reason`` and ``slowdowns`` / ``speedups`` (how often the pace was cut after
+        a 403 throttle, and earned back a step).
 
     Raises
     ------
     SpreadsheetError
         The sheet cannot be read.
+    ConfigError
+        Both ``options`` and keywords, or an unknown keyword.
     RunStoppedError
-        401, or 403 before any read succeeded: the token is refused (or the limit was
-        already used up). Its ``results`` holds the frame so far.
+        401, or 403 before any read succeeded (the token is refused, or the limit was
+        already used up), an endless streak of 403s, or orders in a row with no answer at
+        all. Its ``results`` holds the frame so far.
 
     Examples
     --------
@@ -178,15 +187,23 @@ def reconcile(
     >>> frame[["spectrum_status", "state"]].values.tolist()
     [['not-started', 'match'], ['not-started', 'differs']]
     """
-    options = SendOptions(max_per_minute=max_per_minute, workers=workers, max_attempts=max_attempts)
+    options = SendOptions.given(options, **pace)
     rows = _validated(source, sheet)
     valid = rows[VALID].to_numpy(bool)
     orders = list(dict.fromkeys(rows.loc[valid, PO].tolist()))
-    run = _read_orders(orders, client, options, progress=progress, stop=stop)
-    frame = _compare(rows, run.readings)
-    frame.attrs.update(host=client.host, requests=run.requests, stopped=run.stopped_reason)
-    if run.refused is not None:
-        raise RunStoppedError(run.refused, results=frame)
+    run: PacedRun[_Reading] = PacedRun(client, options, READ_RUN, stop=stop)
+    frame = _compare(rows, _read_orders(run, orders, progress=progress))
+    stopped = run.stopped
+    frame.attrs.update(
+        host=client.host,
+        requests=run.requests,
+        stopped=stopped.message if stopped is not None else None,
+        stop_reason=stopped.reason if stopped is not None else None,
+        slowdowns=run.pacer.slowdowns,
+        speedups=run.pacer.speedups,
+    )
+    if stopped is not None and not stopped.graceful:
+        raise RunStoppedError(stopped.message, results=frame)
     return frame
 
 
@@ -224,8 +241,6 @@ def reconcile_with_runs(
     ConfigError
         ``host`` is None and the journal has runs to several environments.
     """
-    from spectrum_tools.journal import Journal
-
     rows = _validated(source, sheet)
     with Journal.existing(runs_dir) as journal:  # never creates a runs folder
         if host is None:
@@ -310,143 +325,55 @@ def _validated(source: Source, sheet: str | None) -> pd.DataFrame:
     return validate_updates(rows)
 
 
-class _Stopped(Exception):
-    """The reconciliation was stopped before this read could start."""
-
-
-@dataclass
-class _ReadRun:
-    """Shared state of one reconciliation's reads."""
-
-    client: SpectrumClient
-    options: SendOptions
-    pacer: Pacer
-    stop: threading.Event
-    readings: dict[str, _Reading] = field(default_factory=dict)
-    successes: int = 0
-    requests: int = 0
-    stopped_reason: str | None = None  # "interrupted", "stopped", or the refusal message
-    refused: str | None = None  # 401, or 403 before any success: the whole run is refused
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def refuse(self, reason: str) -> None:
-        with self.lock:
-            if self.refused is None:
-                self.refused = self.stopped_reason = reason
-        self.stop.set()
-
-
 def _read_orders(
-    orders: Sequence[str],
-    client: SpectrumClient,
-    options: SendOptions,
-    *,
-    progress: bool,
-    stop: threading.Event | None,
-) -> _ReadRun:
-    """Read every order back, paced and retried, and return the run with its readings."""
-    run = _ReadRun(
-        client=client,
-        options=options,
-        pacer=Pacer(options.max_per_minute),
-        stop=stop or threading.Event(),
-    )
-    readings = run.readings
-    cursor = iter(orders)
-    cursor_lock = threading.Lock()
-    bar: Any = None
-    if progress and orders:
-        from tqdm.auto import tqdm
+    run: PacedRun[_Reading], orders: Sequence[str], *, progress: bool
+) -> dict[str, _Reading]:
+    """Read every order back on the paced runner; one reading per order."""
+    bar = ProgressBar(len(orders), "Reading back") if progress and orders else None
 
-        bar = tqdm(total=len(orders), unit="order", desc="Reading back", smoothing=0.1)
-
-    def work() -> None:
-        while not run.stop.is_set():
-            with cursor_lock:
-                po = next(cursor, None)
-            if po is None:
-                return
-            try:
-                reading = _read_one(run, po)
-            except Exception as exc:  # one odd answer must not kill a worker
-                # e.g. RecursionError from a deeply nested JSON body: the order is an
-                # error, and this worker goes on with the next order.
-                reading = _Reading(error=f"could not read the order: {type(exc).__name__}")
-            with run.lock:
-                readings[po] = reading
-                if bar is not None:
-                    bar.update(1)
-
-    def interrupted() -> None:
-        with run.lock:
-            run.stopped_reason = run.stopped_reason or "interrupted"
-        run.stop.set()
+    def work(index: int) -> _Reading:
+        try:
+            return _read_one(run, orders[index])
+        except Exception as exc:  # one odd answer must not kill a worker
+            # e.g. RecursionError from a deeply nested JSON body: the order is an
+            # error, and this worker goes on with the next order.
+            return _Reading(error=f"could not read the order: {type(exc).__name__}")
 
     try:
-        run_workers(
-            min(options.workers, max(1, len(orders))),
+        done = run.run(
+            len(orders),
             work,
             name="spectrum-reader",
-            on_interrupt=interrupted,
-            on_crash=lambda exc: run.stop.set(),
+            done=(lambda _i, _r: bar.advance()) if bar is not None else None,
         )
     finally:
         if bar is not None:
             bar.close()
-    if run.stop.is_set() and run.stopped_reason is None:
-        run.stopped_reason = "stopped"
-    for po in orders:
-        if po not in readings:
-            readings[po] = _Reading(error="not read: the reconciliation stopped before it")
-    return run
+    return {
+        po: reading if reading is not None else _Reading(error=_NOT_READ)
+        for po, reading in zip(orders, done, strict=True)
+    }
 
 
-def _read_one(run: _ReadRun, po: str) -> _Reading:
+def _read_one(run: PacedRun[_Reading], po: str) -> _Reading:
     """Read one order with retries, and turn the answer (or the failure) into a reading."""
     tries = Attempts()
-    opts = run.options
-    retrying = retry_policy(opts, run.stop, tries, succeeded=lambda: run.successes > 0)
+    client = run.client
     try:
-        for attempt in retrying:
-            with attempt:
-                if not run.pacer.acquire(run.stop):
-                    raise _Stopped
-                with run.lock:
-                    run.requests += 1
-                try:
-                    order = run.client.get_order(po)
-                except ForbiddenError:
-                    tries.throttled += 1
-                    if run.successes > 0:
-                        run.pacer.throttled(opts.throttle_pause_s)
-                    raise
-                except (APIError, TransportError):
-                    tries.normal += 1
-                    raise
-                with run.lock:
-                    run.successes += 1
-                return _parse_order(po, order)
-    except _Stopped:
-        return _Reading(error="not read: the reconciliation stopped before it")
+        order = run.call(lambda: client.get_order(po), tries, answer=lambda _order: (200, ""))
+    except Stopped:
+        return _Reading(error=_NOT_READ)
     except NotFoundError as exc:
         return _Reading(missing=f"Spectrum does not know this order (HTTP {exc.status_code})")
     except (ForbiddenError, AuthenticationError) as exc:
-        if isinstance(exc, AuthenticationError) or run.successes == 0:
-            run.refuse(_STOP_MESSAGE.format(code=exc.status_code))
+        if isinstance(exc, AuthenticationError) or not run.has_succeeded:
+            run.refuse(exc.status_code)
             return _Reading(error=f"not read: HTTP {exc.status_code} ({exc.details})")
         return _Reading(error=f"still throttled (HTTP 403) after {tries.throttled} tries")
     except SpectrumError as exc:
         n = tries.total
-        return _Reading(error=f"could not read the order after {n} attempt(s): {_brief(exc)}")
-    raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
-
-
-def _brief(exc: SpectrumError) -> str:
-    if isinstance(exc, APIError):
-        return (
-            f"HTTP {exc.status_code}: {exc.details}" if exc.details else f"HTTP {exc.status_code}"
-        )
-    return str(exc)
+        return _Reading(error=f"could not read the order after {n} attempt(s): {error_text(exc)}")
+    return _parse_order(po, order)
 
 
 def _parse_order(po: str, order: Mapping[str, Any]) -> _Reading:

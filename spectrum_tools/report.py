@@ -32,9 +32,11 @@ from typing import Any, Final, Protocol, cast
 
 import pandas as pd
 
-from spectrum_tools.dispatch import line_results
+from spectrum_tools.charts import add_bar_chart
 from spectrum_tools.errors import ConfigError
+from spectrum_tools.journal import Journal
 from spectrum_tools.planning import Plan
+from spectrum_tools.results import line_results
 from spectrum_tools.schema import (
     ATTEMPTS,
     DETAILS,
@@ -56,7 +58,6 @@ __all__ = [
     "SHEET_ORDERS",
     "SHEET_SUMMARY",
     "RunLike",
-    "add_bar_chart",
     "export_csv",
     "write_report",
 ]
@@ -160,13 +161,12 @@ def write_report(
 
     Examples
     --------
-    >>> import tempfile
     >>> from spectrum_tools import plan_updates, read_updates
     >>> rows = pd.DataFrame({"PO": ["P1"], "Recipe Set ID": ["00123456"], "Status": ["done"]})
     >>> plan = plan_updates(read_updates(rows))
     >>> results = pd.DataFrame({"purchaseOrderNumber": ["P1"], "outcome": ["invalid"],
     ...     "details": ["row 2: unknown status"], "attempts": [0]})
-    >>> out = write_report(results, Path(tempfile.mkdtemp()) / "r.xlsx", plan=plan)
+    >>> out = write_report(results, getfixture("tmp_path") / "r.xlsx", plan=plan)
     >>> read_updates(out)["recipeSetReadableId"].tolist()  # the Lines sheet, found by itself
     ['00123456']
     """
@@ -235,45 +235,6 @@ def export_csv(
     ]
 
 
-def add_bar_chart(
-    book: Any,
-    sheet: str,
-    rows: tuple[int, int],
-    *,
-    title: str,
-    y_title: str,
-    anchor: str = "E2",
-) -> None:
-    """Add a bar chart of a Summary-style table (labels in column B, counts in column C).
-
-    Parameters
-    ----------
-    book
-        An openpyxl workbook (write-only is fine: charts are written when it is saved).
-    sheet
-        The sheet holding the counts.
-    rows
-        First and last worksheet row (1-based) of the counts.
-    title, y_title
-        Chart and value-axis titles.
-    anchor
-        Top-left cell of the chart.
-    """
-    from openpyxl.chart import BarChart, Reference
-
-    ws = next(w for w in book.worksheets if w.title == sheet)
-    first, last = rows
-    chart = BarChart()
-    chart.type = "col"
-    chart.title = title
-    chart.y_axis.title = y_title
-    chart.legend = None
-    chart.add_data(Reference(ws, min_col=3, min_row=first, max_row=last), titles_from_data=False)
-    chart.set_categories(Reference(ws, min_col=2, min_row=first, max_row=last))
-    chart.width, chart.height = 16, 8
-    ws.add_chart(chart, anchor)
-
-
 # --------------------------------------------------------------------------- gathering
 
 
@@ -290,9 +251,6 @@ def _gather(source: RunOrResults, *, plan: Plan | None, runs_dir: str | Path | N
 
 
 def _load_run(run_id: int, runs_dir: str | Path | None) -> RunLike:
-    # Imported when needed: a report of a results frame with its plan never opens it.
-    from spectrum_tools.journal import Journal
-
     with Journal.existing(runs_dir) as journal:  # a report never creates a runs folder
         return journal.load_run(run_id)
 

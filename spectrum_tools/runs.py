@@ -1,12 +1,18 @@
-"""Durable runs: journaled sends, resuming a run, retrying its failures, skipping what is applied.
+"""Durable runs, the façade: send a Plan with SendOptions as a journaled run; resume a run,
+retry its failures, skip what earlier runs applied; and :func:`send_updates`, the one-call
+convenience on top.
 
 I/O: the run journal (:mod:`spectrum_tools.journal`, in the runs folder), the input file
-(read once more to hash it), and the network through
-:func:`spectrum_tools.dispatch.send_updates`.
+(read to hash it), and the network through the engine
+(:func:`spectrum_tools.engine.run_plan`).
 
-* :class:`JournaledSend` is what :func:`~spectrum_tools.dispatch.send_updates` uses to make
-  every send a run: it names and hashes the input, skips what earlier runs already
-  applied, records the plan, and hands dispatch the journal's observer.
+Every send, resume and retry goes through the same wiring (:func:`_send_recorded`): the
+journal's recorder first (an order is committed as in flight before anyone else hears of
+it), then the caller's observers and the progress bar; the recorder is closed however the
+run ends, and a journal that could not be written raises :class:`JournalError`.
+
+* :func:`send_plan` sends a plan as a new run (skipping what is already applied, unless
+  ``force``); the CLI and the widgets send the plan they showed with it.
 * :func:`resume_run` sends the orders of a run that are still pending or were in flight
   (a status PUT sets an absolute value, so re-sending an in-flight order is safe) and
   completes the same run.
@@ -21,41 +27,315 @@ import hashlib
 import io
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
-import numpy as np
 import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import DispatchObserver, SendOptions, results_frame, send_updates
+from spectrum_tools.engine import SendOptions, SendProgress, run_plan
 from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError
 from spectrum_tools.journal import Journal, RunRecord, RunRecorder
-from spectrum_tools.planning import Plan
-from spectrum_tools.schema import LINE_COUNT, LINE_ID, OUTCOME, PO, SOURCE_ROWS, STATUS, Outcome
+from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.results import OrderResult, RunObserver, RunStop, results_frame
+from spectrum_tools.schema import LINE_ID, OUTCOME, PO, STATUS, Outcome
+from spectrum_tools.sheets import read_updates
 
 __all__ = [
-    "JournaledSend",
+    "Recording",
     "resume_run",
     "retry_failed",
     "retry_plan",
+    "run_options",
+    "send_plan",
+    "send_updates",
     "skip_applied",
     "source_identity",
 ]
 
-_SourceArg = str | Path | IO[bytes] | pd.DataFrame | Plan
+Source = str | Path | IO[bytes] | pd.DataFrame | Plan
+_NOT_RECORDED: Final[dict[str, Any]] = {"run_id": None, "journal": None}
 
 
-def source_identity(source: _SourceArg) -> tuple[str, str | None]:
+@dataclass(frozen=True)
+class Recording:
+    """How a new run is recorded in the journal.
+
+    Attributes
+    ----------
+    runs_dir
+        The runs folder (default ``./spectrum-runs``).
+    force
+        Send everything, even line items an earlier run already applied on this host.
+    source_name, source_hash
+        What is recorded about the input (default: "Plan" and a hash of the payloads).
+    parent_run
+        The run this one retries.
+    """
+
+    runs_dir: str | Path | None = None
+    force: bool = False
+    source_name: str | None = None
+    source_hash: str | None = None
+    parent_run: int | None = None
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_plan(
+    plan: Plan,
+    client: SpectrumClient,
+    options: SendOptions | None = None,
+    *,
+    recording: Recording | None = Recording(),
+    dry_run: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    observers: Iterable[RunObserver] = (),
+) -> pd.DataFrame:
+    """Send ``plan`` as a journaled run; return one row per order.
+
+    Parameters
+    ----------
+    plan
+        The exact plan to send (e.g. the one shown to the user).
+    client
+        The Spectrum environment to send to.
+    options
+        Pace, workers and retries (default :class:`~spectrum_tools.SendOptions`).
+    recording
+        How the run is recorded; None sends without a journal (and skips nothing).
+    dry_run
+        Send and record nothing; every sendable order gets outcome ``dry_run`` (orders
+        earlier runs applied still show as ``skipped``).
+    progress
+        Show a progress bar with ETA (stderr in a terminal, a widget in Jupyter).
+    stop
+        An event another thread may set to stop the run gracefully.
+    observers
+        Extra hooks (see :class:`~spectrum_tools.results.RunObserver`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`send_updates`.
+
+    Raises
+    ------
+    RunStoppedError
+        The run stopped by itself (401, 403 before any success, an endless 403 streak, a
+        host that does not answer): ``results`` holds the frame, unsent orders ``pending``.
+    JournalError
+        The run journal cannot be opened or written (the run stops).
+    """
+    options = options or SendOptions()
+    stop = stop if stop is not None else threading.Event()
+    if recording is not None and not recording.force:
+        plan = skip_applied(plan, client.host, runs_dir=recording.runs_dir)
+    if dry_run:
+        results = [
+            OrderResult.unsent(r, Outcome.DRY_RUN, "not sent (dry run)") for r in plan.requests()
+        ]
+        return _framed(plan, results, client, None, _NOT_RECORDED)
+    if recording is None:
+        return _send_recorded(plan, client, options, None, stop, observers, progress)
+    with Journal(recording.runs_dir) as journal:
+        recorder = journal.start_run(
+            plan,
+            host=client.host,
+            source_name=recording.source_name or "Plan",
+            source_hash=recording.source_hash or _plan_hash(plan),
+            options=options,
+            parent_run=recording.parent_run,
+            stop=stop,
+        )
+        return _send_recorded(plan, client, options, recorder, stop, observers, progress)
+
+
+def send_updates(
+    source: Source,
+    client: SpectrumClient,
+    options: SendOptions | None = None,
+    *,
+    dry_run: bool = False,
+    sheet: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    send_partial_orders: bool = False,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    observers: Iterable[RunObserver] = (),
+    runs_dir: str | Path | None = None,
+    journal: bool = True,
+    force: bool = False,
+    **pace: Any,
+) -> pd.DataFrame:
+    """Read, validate, plan and send status updates; return one row per order.
+
+    Parameters
+    ----------
+    source
+        A path or upload (read with :func:`~spectrum_tools.read_updates`), a DataFrame of
+        rows, or a ready :class:`~spectrum_tools.Plan`.
+    client
+        The Spectrum environment to send to.
+    options
+        Pace, workers and retries: a :class:`~spectrum_tools.SendOptions`. Its fields may
+        also be given as keywords (``max_per_minute=60, workers=2``), not both.
+    dry_run
+        Send nothing; every sendable order gets outcome ``dry_run``.
+    sheet, columns
+        Passed to :func:`~spectrum_tools.read_updates` for a path or upload.
+    send_partial_orders
+        Send the valid rows of orders that have invalid rows (default: hold them back).
+    progress
+        Show a progress bar with ETA (stderr in a terminal, a widget in Jupyter).
+    stop
+        An event another thread may set to stop the run gracefully.
+    observers
+        Extra hooks (see :class:`~spectrum_tools.results.RunObserver`).
+    runs_dir, journal
+        Every send is a run recorded in the run journal of ``runs_dir`` (default
+        ``./spectrum-runs``), unless ``journal=False``. Dry runs are not recorded.
+    force
+        Also send line items an earlier run already set to the same status on this host
+        (by default such orders are ``skipped``, "already applied by run N").
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per order: ``purchaseOrderNumber, outcome, http_status, details,
+        line_count, missing_ids, attempts, elapsed_s, source_rows``. ``attrs`` holds
+        ``host``, ``stopped`` (None, or why the run stopped early, e.g. "interrupted"),
+        ``stop_reason`` (a :class:`~spectrum_tools.schema.StopReason` or None),
+        ``run_id`` and ``journal`` (the journal's path; both None when not recorded).
+
+    Raises
+    ------
+    SpreadsheetError
+        The source cannot be read.
+    ConfigError
+        Both ``options`` and pace keywords, or an unknown keyword.
+    RunStoppedError
+        401, or 403 before any success: the token is refused or the limit was already
+        used up. Its ``results`` attribute holds the frame (unsent orders ``pending``).
+    JournalError
+        The run journal cannot be opened or written (the run stops).
+    """
+    options = SendOptions.given(options, **pace)
+    name, digest = source_identity(source)
+    if journal and digest is None and not isinstance(source, str | Path | pd.DataFrame | Plan):
+        source, digest = _replayable(source)  # an upload: read once, hashed, handed on
+    if isinstance(source, Plan):
+        plan = source
+    else:
+        rows = read_updates(source, sheet=sheet, columns=columns)
+        plan = plan_updates(rows, send_partial_orders=send_partial_orders)
+    recording = (
+        Recording(runs_dir=runs_dir, force=force, source_name=name, source_hash=digest)
+        if journal
+        else None
+    )
+    return send_plan(
+        plan,
+        client,
+        options,
+        recording=recording,
+        dry_run=dry_run,
+        progress=progress,
+        stop=stop,
+        observers=observers,
+    )
+
+
+def _send_recorded(
+    plan: Plan,
+    client: SpectrumClient,
+    options: SendOptions,
+    recorder: RunRecorder | None,
+    stop: threading.Event,
+    observers: Iterable[RunObserver],
+    progress: bool,
+) -> pd.DataFrame:
+    """The one journaled-run wiring: send, close the recorder, frame, raise if stopped."""
+    # The journal first: an order is committed as in flight before anyone else hears of it.
+    hooks: list[RunObserver] = [*([recorder] if recorder is not None else []), *observers]
+    if progress:
+        hooks.append(SendProgress())
+    try:
+        results, stopped = run_plan(plan, client, options, observers=hooks, stop=stop)
+    finally:
+        if recorder is not None:
+            _release(recorder)  # raises JournalError when the journal could not be written
+    frame = _framed(plan, results, client, stopped, _recorded(recorder))
+    if stopped is not None and not stopped.graceful:
+        raise RunStoppedError(stopped.message, results=frame)
+    return frame
+
+
+def _framed(
+    plan: Plan,
+    results: Sequence[OrderResult],
+    client: SpectrumClient,
+    stopped: RunStop | None,
+    recorded: Mapping[str, Any],
+) -> pd.DataFrame:
+    frame = results_frame(plan, results)
+    _set_attrs(frame, client, stopped, recorded)
+    return frame
+
+
+def _set_attrs(
+    frame: pd.DataFrame,
+    client: SpectrumClient,
+    stopped: RunStop | None,
+    recorded: Mapping[str, Any],
+) -> None:
+    frame.attrs.update(
+        host=client.host,
+        stopped=stopped.message if stopped is not None else None,
+        stop_reason=stopped.reason if stopped is not None else None,
+        **recorded,
+    )
+
+
+def _recorded(recorder: RunRecorder | None) -> dict[str, Any]:
+    if recorder is None:
+        return dict(_NOT_RECORDED)
+    return {"run_id": recorder.run_id, "journal": str(recorder.journal.path)}
+
+
+def _release(recorder: RunRecorder) -> None:
+    """Let go of the run; raise when the journal could not be written during it.
+
+    Raises
+    ------
+    JournalError
+        A journal write failed: the run was stopped, what was recorded stays.
+    """
+    recorder.close()
+    if recorder.error is not None:
+        raise JournalError(
+            f"the run journal could not be written, so run {recorder.run_id} was stopped: "
+            f"{recorder.error}"
+        )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def source_identity(source: Source) -> tuple[str, str | None]:
     """The name and sha256 the journal records for an input.
 
     Returns
     -------
     (name, sha256)
         A path: its file name and the hash of its bytes. An upload: its name (or
-        "upload") and None (see :meth:`JournaledSend.read_source`). A DataFrame or a
-        Plan: "DataFrame" or "Plan" and None (the plan's payloads are hashed later).
+        "upload") and, for bytes in memory (``io.BytesIO``), their hash; None for a
+        stream (it is hashed as it is read). A DataFrame or a Plan: "DataFrame" or "Plan"
+        and None (the plan's payloads are hashed when the run is recorded).
 
     Examples
     --------
@@ -72,7 +352,19 @@ def source_identity(source: _SourceArg) -> tuple[str, str | None]:
             return path.name, hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             return path.name, None  # reading it fails next, with the reader's clear message
-    return Path(str(getattr(source, "name", "") or "upload")).name, None
+    name = Path(str(getattr(source, "name", "") or "upload")).name
+    if isinstance(source, io.BytesIO):
+        return name, hashlib.sha256(source.getvalue()).hexdigest()
+    return name, None
+
+
+def _replayable(upload: IO[bytes]) -> tuple[IO[bytes], str]:
+    """An upload read once: a fresh stream of its bytes, and their sha256."""
+    data = upload.read()
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    replay = io.BytesIO(raw)
+    replay.name = str(getattr(upload, "name", "") or "upload")
+    return replay, hashlib.sha256(raw).hexdigest()
 
 
 def _plan_hash(plan: Plan) -> str:
@@ -83,124 +375,7 @@ def _plan_hash(plan: Plan) -> str:
     return digest.hexdigest()
 
 
-class JournaledSend:
-    """Makes one send a recorded run (used by :func:`~spectrum_tools.send_updates`).
-
-    Call :meth:`read_source`, then :meth:`begin` with the plan, pass :attr:`observers`
-    to dispatch, set :attr:`attrs` on the results, and call :meth:`finish`.
-
-    Parameters
-    ----------
-    client
-        The environment: its host is recorded and decides what counts as applied.
-    runs_dir
-        The runs folder (default ``./spectrum-runs``).
-    force
-        Send everything, even line items an earlier run already applied.
-    source_name, source_hash
-        Override what is recorded about the input (e.g. the CLI passes the file's).
-    parent_run
-        The run this one retries.
-    """
-
-    def __init__(
-        self,
-        client: SpectrumClient,
-        *,
-        runs_dir: str | Path | None = None,
-        force: bool = False,
-        source_name: str | None = None,
-        source_hash: str | None = None,
-        parent_run: int | None = None,
-    ) -> None:
-        self.host = client.host
-        self.runs_dir = runs_dir
-        self.force = force
-        self.source_name = source_name
-        self.source_hash = source_hash
-        self.parent_run = parent_run
-        self.recorder: RunRecorder | None = None
-        self._journal: Journal | None = None
-
-    def read_source(self, source: _SourceArg) -> _SourceArg:
-        """Name and hash the input; an upload is read once here and handed on as bytes."""
-        name, digest = source_identity(source)
-        if not isinstance(source, str | Path | pd.DataFrame | Plan):
-            data = source.read()
-            raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            digest = hashlib.sha256(raw).hexdigest()
-            replay = io.BytesIO(raw)
-            replay.name = str(getattr(source, "name", "") or "upload")
-            source = replay
-        self.source_name = self.source_name or name
-        self.source_hash = self.source_hash or digest
-        return source
-
-    def begin(
-        self,
-        plan: Plan,
-        options: SendOptions,
-        *,
-        dry_run: bool = False,
-        stop: threading.Event | None = None,
-    ) -> Plan:
-        """Skip what is already applied (unless ``force``) and record the run.
-
-        A dry run is not recorded (it sends nothing), but it shows what would be skipped.
-        Returns the plan to send.
-        """
-        if dry_run:
-            return plan if self.force else skip_applied(plan, self.host, runs_dir=self.runs_dir)
-        journal = Journal(self.runs_dir)
-        try:
-            if not self.force:
-                plan = skip_applied(plan, self.host, journal=journal)
-            recorder = journal.start_run(
-                plan,
-                host=self.host,
-                source_name=self.source_name or "Plan",
-                source_hash=self.source_hash or _plan_hash(plan),
-                options=options,
-                parent_run=self.parent_run,
-                stop=stop,
-            )
-        except BaseException:
-            journal.close()
-            raise
-        self.recorder, self._journal = recorder, journal
-        return plan
-
-    @property
-    def observers(self) -> list[DispatchObserver]:
-        """The journal's recorder (first, so it commits before other observers run)."""
-        return [self.recorder] if self.recorder is not None else []
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        """``run_id`` and ``journal`` (the database path) for the results' ``attrs``."""
-        if self.recorder is None:
-            return {"run_id": None, "journal": None}
-        return {"run_id": self.recorder.run_id, "journal": str(self.recorder.journal.path)}
-
-    def finish(self) -> None:
-        """Release the run; raise when the journal could not be written during it.
-
-        Raises
-        ------
-        JournalError
-            A journal write failed: the run was stopped, what was recorded stays.
-        """
-        recorder = self.recorder
-        if recorder is None:
-            return
-        recorder.close()
-        if self._journal is not None:
-            self._journal.close()
-        if recorder.error is not None:
-            raise JournalError(
-                f"the run journal could not be written, so run {recorder.run_id} was stopped: "
-                f"{recorder.error}"
-            )
+# --------------------------------------------------------------------------- skip rules
 
 
 def skip_applied(
@@ -268,6 +443,33 @@ def _applied_text(runs: Sequence[int]) -> str:
 # --------------------------------------------------------------------------- resume, retry
 
 
+def run_options(
+    record: RunRecord, *, max_per_minute: float | None = None, workers: int | None = None
+) -> SendOptions:
+    """The options a run was sent with, with the given pace overrides (resume, retry).
+
+    Examples
+    --------
+    >>> record = RunRecord(1, {"options": {"max_per_minute": 50.0, "workers": 2}}, *[None] * 5)
+    >>> options = run_options(record, workers=8)
+    >>> options.max_per_minute, options.workers
+    (50.0, 8)
+    """
+    stored = record.meta["options"]
+    defaults = SendOptions()
+    return replace(
+        defaults,
+        max_per_minute=float(
+            max_per_minute or stored.get("max_per_minute", defaults.max_per_minute)
+        ),
+        workers=int(workers or stored.get("workers", defaults.workers)),
+        max_attempts=int(stored.get("max_attempts", defaults.max_attempts)),
+        retry_without_missing=bool(
+            stored.get("retry_without_missing", defaults.retry_without_missing)
+        ),
+    )
+
+
 def resume_run(
     run_id: int | None,
     client: SpectrumClient,
@@ -275,7 +477,7 @@ def resume_run(
     runs_dir: str | Path | None = None,
     progress: bool = True,
     stop: threading.Event | None = None,
-    observers: Iterable[DispatchObserver] = (),
+    observers: Iterable[RunObserver] = (),
     max_per_minute: float | None = None,
     workers: int | None = None,
 ) -> pd.DataFrame:
@@ -290,7 +492,7 @@ def resume_run(
     runs_dir
         The runs folder (default ``./spectrum-runs``).
     progress, stop, observers
-        As for :func:`~spectrum_tools.send_updates`.
+        As for :func:`send_updates`.
     max_per_minute, workers
         Override the pace the run was started with.
 
@@ -298,7 +500,7 @@ def resume_run(
     -------
     pandas.DataFrame
         The run's full results, every order of it once (not only the ones sent now);
-        ``attrs``: ``host``, ``stopped``, ``run_id``, ``journal``.
+        ``attrs``: ``host``, ``stopped``, ``stop_reason``, ``run_id``, ``journal``.
 
     Raises
     ------
@@ -318,30 +520,17 @@ def resume_run(
         record = _usable_run(journal, run_id, client, "resume")
         pending = record.results.loc[record.results[OUTCOME] == Outcome.PENDING.value, PO]
         if pending.empty and record.meta["state"] == "finished":
-            return _with_attrs(record.results, record, client, None)
+            return _whole_run(record.results, record, client, None)
         stop = stop if stop is not None else threading.Event()
         recorder = journal.continue_run(run_id, stop=stop)
-        stopped: RunStoppedError | None = None
+        options = run_options(record, max_per_minute=max_per_minute, workers=workers)
+        part = record.plan.only(pending.tolist())
         try:
-            partial = send_updates(
-                _only_orders(record.plan, pending.tolist()),
-                client,
-                journal=False,
-                progress=progress,
-                stop=stop,
-                observers=[recorder, *observers],
-                **_pace(record, max_per_minute, workers),
-            )
-            reason = partial.attrs.get("stopped")
+            sent = _send_recorded(part, client, options, recorder, stop, observers, progress)
         except RunStoppedError as exc:
-            stopped, reason = exc, str(exc)
-        finally:
-            recorder.close()
-        _check(recorder)
-        full = _with_attrs(journal.load_run(run_id).results, record, client, reason)
-    if stopped is not None:
-        raise RunStoppedError(str(stopped), results=full) from None
-    return full
+            full = _whole_run(journal.load_run(run_id).results, record, client, exc.results)
+            raise RunStoppedError(str(exc), results=full) from None
+        return _whole_run(journal.load_run(run_id).results, record, client, sent)
 
 
 def retry_failed(
@@ -352,7 +541,7 @@ def retry_failed(
     runs_dir: str | Path | None = None,
     progress: bool = True,
     stop: threading.Event | None = None,
-    observers: Iterable[DispatchObserver] = (),
+    observers: Iterable[RunObserver] = (),
     max_per_minute: float | None = None,
     workers: int | None = None,
 ) -> pd.DataFrame:
@@ -374,8 +563,8 @@ def retry_failed(
     -------
     pandas.DataFrame
         The new run's results (only the retried orders); ``attrs``: ``host``,
-        ``stopped``, ``run_id`` (None when there was nothing to retry: no run is made),
-        ``parent_run`` and ``journal``.
+        ``stopped``, ``stop_reason``, ``run_id`` (None when there was nothing to retry: no
+        run is made), ``parent_run`` and ``journal``.
 
     Raises
     ------
@@ -386,37 +575,31 @@ def retry_failed(
         record = _usable_run(journal, run_id, client, "retry")
     plan = retry_plan(record, include_not_found=include_not_found)
     if plan.request_count == 0:
-        frame = results_frame(plan, [])
-        frame.attrs.update(host=client.host, stopped=None, run_id=None, journal=None)
+        frame = _framed(plan, [], client, None, _NOT_RECORDED)
         frame.attrs["parent_run"] = run_id
         return frame
-    durable = JournaledSend(
-        client,
+    recording = Recording(
         runs_dir=runs_dir,
         source_name=record.meta["source_name"],
         source_hash=record.meta["source_hash"],
         parent_run=run_id,
     )
-    stop = stop if stop is not None else threading.Event()
-    pace = _pace(record, max_per_minute, workers)
-    options = SendOptions(**pace)
-    plan = durable.begin(plan, options, stop=stop)
+    options = run_options(record, max_per_minute=max_per_minute, workers=workers)
     try:
-        frame = send_updates(
+        frame = send_plan(
             plan,
             client,
-            journal=False,
+            options,
+            recording=recording,
             progress=progress,
             stop=stop,
-            observers=[*durable.observers, *observers],
-            **pace,
+            observers=observers,
         )
     except RunStoppedError as exc:
-        exc.results.attrs.update(durable.attrs, parent_run=run_id)
-        durable.finish()
+        if exc.results is not None:
+            exc.results.attrs["parent_run"] = run_id
         raise
-    frame.attrs.update(durable.attrs, parent_run=run_id)
-    durable.finish()
+    frame.attrs["parent_run"] = run_id
     return frame
 
 
@@ -425,7 +608,6 @@ def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
 
     Examples
     --------
-    >>> from spectrum_tools.planning import plan_updates
     >>> plan = plan_updates(pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
     ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"], "workflowStatus": ["completed"] * 2}))
     >>> results = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
@@ -436,7 +618,7 @@ def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
     """
     wanted = [Outcome.FAILED.value] + ([Outcome.NOT_FOUND.value] if include_not_found else [])
     orders = record.results.loc[record.results[OUTCOME].isin(wanted), PO].tolist()
-    return _only_orders(record.plan, orders)
+    return record.plan.only(orders)
 
 
 def _usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str) -> RunRecord:
@@ -451,60 +633,15 @@ def _usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str
     return record
 
 
-def _pace(record: RunRecord, max_per_minute: float | None, workers: int | None) -> dict[str, Any]:
-    """The old run's options as ``send_updates`` keywords, with the given overrides."""
-    stored = record.meta["options"]
-    defaults = SendOptions()
-    return {
-        "max_per_minute": float(
-            max_per_minute or stored.get("max_per_minute", defaults.max_per_minute)
-        ),
-        "workers": int(workers or stored.get("workers", defaults.workers)),
-        "max_attempts": int(stored.get("max_attempts", defaults.max_attempts)),
-        "retry_without_missing": bool(
-            stored.get("retry_without_missing", defaults.retry_without_missing)
-        ),
-    }
-
-
-def _check(recorder: RunRecorder) -> None:
-    if recorder.error is not None:
-        raise JournalError(
-            f"the run journal could not be written, so run {recorder.run_id} was stopped: "
-            f"{recorder.error}"
-        )
-
-
-def _with_attrs(
-    frame: pd.DataFrame, record: RunRecord, client: SpectrumClient, stopped: str | None
+def _whole_run(
+    frame: pd.DataFrame, record: RunRecord, client: SpectrumClient, sent: pd.DataFrame | None
 ) -> pd.DataFrame:
+    """A run's full results with the attrs of the session that just ended (``sent``)."""
     frame.attrs.update(
-        host=client.host, stopped=stopped, run_id=record.run_id, journal=record.meta["journal"]
+        host=client.host,
+        stopped=sent.attrs.get("stopped") if sent is not None else None,
+        stop_reason=sent.attrs.get("stop_reason") if sent is not None else None,
+        run_id=record.run_id,
+        journal=record.meta["journal"],
     )
     return frame
-
-
-def _only_orders(plan: Plan, purchase_orders: Sequence[str]) -> Plan:
-    """A plan holding only the given orders' requests and rows, nothing set aside.
-
-    Built through Plan's dataclass constructor, as :meth:`Plan.skip` does with ``replace``.
-    """
-    wanted = set(purchase_orders)
-    picked = [r for r in plan.requests() if r.purchase_order in wanted]
-    sizes = np.array([r.line_count for r in picked], dtype=np.int64)
-    items = [li for r in picked for li in r.line_items]
-    return Plan(
-        rows=plan.rows.loc[plan.rows[PO].isin(wanted)].reset_index(drop=True),
-        orders=pd.DataFrame(
-            {
-                PO: pd.Series([r.purchase_order for r in picked], dtype=object),
-                LINE_COUNT: sizes,
-                SOURCE_ROWS: pd.Series([r.source_rows for r in picked], dtype=object),
-            }
-        ),
-        set_aside=plan.set_aside.iloc[0:0].copy(),
-        send_partial_orders=plan.send_partial_orders,
-        _ids=np.array([li["recipeSetReadableId"] for li in items], dtype=object),
-        _statuses=np.array([li["workflowStatus"] for li in items], dtype=object),
-        _bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-    )

@@ -32,6 +32,7 @@ __all__ = [
     "LineItem",
     "Outcome",
     "StatusUpdate",
+    "StopReason",
 ]
 
 # The API's own names.
@@ -84,6 +85,17 @@ class Outcome(StrEnum):
     PENDING = "pending"  # never sent (run stopped, interrupted, or not reached)
     DRY_RUN = "dry_run"  # planned only
     SKIPPED = "skipped"  # an earlier run already applied exactly this
+
+
+class StopReason(StrEnum):
+    """Why a run (of sends or of reads) ended before its last order."""
+
+    INTERRUPTED = "interrupted"  # Ctrl-C: in-flight requests finished
+    STOPPED = "stopped"  # the stop event was set (Stop button, a journal write failed)
+    REFUSED = "refused"  # 401, or 403 before any success: bad token or limit used up
+    FORBIDDEN_STREAK = "forbidden_streak"  # endless 403s after successes: token revoked?
+    UNREACHABLE = "unreachable"  # orders in a row got no answer at all
+    CRASHED = "crashed"  # a bug, or an unwritable journal
 
 
 class LineItem(TypedDict):

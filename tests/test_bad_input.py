@@ -28,7 +28,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from faultservers import forged_xlsx, inline_row, zip_bomb
+from support.faultservers import forged_xlsx, inline_row, zip_bomb
 
 from spectrum_tools import SpreadsheetError, read_updates, validate_updates
 from spectrum_tools.cli import main

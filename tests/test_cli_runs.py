@@ -17,8 +17,16 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import SANDBOX_TOKEN, MakeSandbox
-from runs_support import FAST, StopAfter, order_numbers, send, sheet, status_requests
+from support.observers import StopAfter
+from support.sandboxes import (
+    FAST,
+    SANDBOX_TOKEN,
+    MakeSandbox,
+    order_numbers,
+    send,
+    sheet,
+    status_requests,
+)
 
 from spectrum_tools import Journal
 from spectrum_tools.cli import main
@@ -45,7 +53,7 @@ def _send_args(file: Path, sb: SandboxServer, runs: Path, *more: str) -> list[st
 def _stopped_run(sb: SandboxServer, runs: Path, pos: list[str], after: int) -> int:
     stop = threading.Event()
     results = send(
-        sheet(sb, pos), sb, runs, workers=1, stop=stop, observers=[StopAfter(stop, after)]
+        sheet(sb, pos), sb, runs, workers=1, stop=stop, observers=[StopAfter(after, stop.set)]
     )
     return int(results.attrs["run_id"])
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import MakeSandbox
+from support.sandboxes import MakeSandbox
 
 from spectrum_tools.cli import main
 from spectrum_tools.sandbox import SandboxServer

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import MakeSandbox, RawRequest, RawServer, http_response
+from support.rawhttp import MakeRaw, RawRequest, http_response
+from support.sandboxes import MakeSandbox
 
 from spectrum_tools.client import DEFAULT_TIMEOUT, SpectrumClient, check_base_url, parse_missing_ids
 from spectrum_tools.errors import (
@@ -36,8 +37,6 @@ from spectrum_tools.errors import (
     UnexpectedResponseError,
 )
 from spectrum_tools.sandbox import SandboxServer
-
-MakeRaw = Callable[[Callable[[RawRequest, int], bytes | None]], RawServer]
 
 PO = "HA-US-DEV00011101"
 BODY = {

@@ -11,35 +11,36 @@ than allowed in a window), not speed. Retry tests shrink the backoff through
 from __future__ import annotations
 
 import _thread
-import inspect
 import itertools
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import MakeSandbox, RawRequest, RawServer, http_response
+from support.observers import StopAfter
+from support.rawhttp import MakeRaw, RawRequest, http_response
+from support.sandboxes import (
+    NEW,
+    MakeSandbox,
+    by_po,
+    client_for,
+    order_numbers,
+    status_requests,
+    store_statuses,
+)
+from support.sandboxes import sheet as sheet_for
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.dispatch import (
-    DispatchObserver,
-    OrderResult,
-    Pacer,
-    SendOptions,
-    line_results,
-    results_frame,
-    run_plan,
-    send_updates,
-)
+from spectrum_tools.engine import Pacer, SendOptions, run_plan
 from spectrum_tools.errors import RunStoppedError
 from spectrum_tools.planning import Plan, Request, plan_updates
+from spectrum_tools.results import RunObserver, line_results, results_frame
+from spectrum_tools.runs import send_updates
 from spectrum_tools.sandbox import SandboxServer
-
-MakeRaw = Callable[[Callable[[RawRequest, int], bytes | None]], RawServer]
+from spectrum_tools.schema import StopReason
 
 RESULT_COLUMNS = [
     "purchaseOrderNumber",
@@ -52,7 +53,6 @@ RESULT_COLUMNS = [
     "elapsed_s",
     "source_rows",
 ]
-NEW = "delivered"  # no line item of the sample store has this status yet
 FAST = 60_000.0  # requests per minute: pacing out of the way
 RAW_TOKEN = "raw-server-test-token"
 
@@ -60,39 +60,9 @@ RAW_TOKEN = "raw-server-test-token"
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _statuses(sb: SandboxServer) -> dict[tuple[str, str], str]:
-    frame = sb.store.line_statuses()
-    return {
-        (po, rid): status
-        for po, rid, status in frame[
-            ["purchaseOrderNumber", "recipeSetId", "workflowStatus"]
-        ].itertuples(index=False, name=None)
-    }
-
-
-def _orders(sb: SandboxServer, n: int, skip: int = 0) -> list[str]:
-    pos = list(dict.fromkeys(sb.store.line_statuses()["purchaseOrderNumber"]))
-    return pos[skip : skip + n]
-
-
-def _sheet(sb: SandboxServer, pos: list[str], status: str = NEW) -> pd.DataFrame:
-    """An analyst's sheet setting every line item of ``pos`` to ``status``."""
-    frame = sb.store.line_statuses()
-    frame = frame[frame["purchaseOrderNumber"].isin(pos)]
-    frame = frame.set_index("purchaseOrderNumber").loc[pos].reset_index()  # keep pos order
-    return pd.DataFrame(
-        {
-            "purchaseOrderNumber": frame["purchaseOrderNumber"],
-            "recipeSetReadableId": frame["recipeSetId"],
-            "workflowStatus": status,
-        }
-    ).reset_index(drop=True)
-
-
 def _send(source: Any, client: SpectrumClient, tmp_path: Path, **options: Any) -> pd.DataFrame:
     """send_updates at a high pace, without a progress bar, journal (if any) in tmp_path."""
-    if "runs_dir" in inspect.signature(send_updates).parameters:
-        options.setdefault("runs_dir", tmp_path / "runs")
+    options.setdefault("runs_dir", tmp_path / "runs")
     options.setdefault("progress", False)
     options.setdefault("max_per_minute", FAST)
     return send_updates(source, client, **options)
@@ -109,34 +79,17 @@ def _quick(**changes: Any) -> SendOptions:
     return SendOptions(**{**base, **changes})
 
 
-def _client(sb: SandboxServer, token: str | None = None) -> SpectrumClient:
-    return SpectrumClient(sb.base_url, token=sb.token if token is None else token)
-
-
-def _status_requests(sb: SandboxServer, po: str | None = None) -> list[dict[str, Any]]:
-    return [
-        dict(r)
-        for r in sb.requests()
-        if r["endpoint"] == "order-status" and (po is None or r["purchaseOrderNumber"] == po)
-    ]
-
-
-def _by_po(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    assert frame["purchaseOrderNumber"].is_unique
-    return {str(r["purchaseOrderNumber"]): r for r in frame.to_dict("records")}
-
-
 # -- success, results shape ----------------------------------------------------------------
 
 
 def test_updated_orders_change_the_store_and_report_200(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    pos = _orders(sandbox, 3)
-    sheet = _sheet(sandbox, pos)
-    before = _statuses(sandbox)
+    pos = order_numbers(sandbox, 3)
+    sheet = sheet_for(sandbox, pos)
+    before = store_statuses(sandbox)
 
-    results = _send(sheet, _client(sandbox), tmp_path)
+    results = _send(sheet, client_for(sandbox), tmp_path)
 
     assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert results["purchaseOrderNumber"].tolist() == pos
@@ -147,10 +100,10 @@ def test_updated_orders_change_the_store_and_report_200(
         int((sheet["purchaseOrderNumber"] == p).sum()) for p in pos
     ]
     assert results["details"].str.startswith("Updated workflow status").all()
-    after = _statuses(sandbox)
+    after = store_statuses(sandbox)
     for (po, rid), status in after.items():
         assert status == (NEW if po in pos else before[(po, rid)])
-    assert len(_status_requests(sandbox)) == 3  # one request per order
+    assert len(status_requests(sandbox)) == 3  # one request per order
     assert results.attrs["stopped"] is None
     assert results.attrs["host"] == sandbox.base_url.removeprefix("http://")
 
@@ -158,53 +111,53 @@ def test_updated_orders_change_the_store_and_report_200(
 def test_an_order_split_across_rows_is_one_request_with_every_row_listed(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    [po, other] = _orders(sandbox, 2)
-    sheet = _sheet(sandbox, [po, other])
+    [po, other] = order_numbers(sandbox, 2)
+    sheet = sheet_for(sandbox, [po, other])
     # Move the first row of `po` to the end: the order's rows are now 2.. and the last row.
     sheet = pd.concat([sheet.iloc[1:], sheet.iloc[:1]], ignore_index=True)
 
-    results = _send(sheet, _client(sandbox), tmp_path)
+    results = _send(sheet, client_for(sandbox), tmp_path)
 
-    row = _by_po(results)[po]
+    row = by_po(results)[po]
     rows = [str(i + 2) for i in sheet.index[sheet["purchaseOrderNumber"] == po]]
     assert row["source_rows"] == ",".join(rows)
     assert row["line_count"] == len(rows)
-    [request] = _status_requests(sandbox, po)
+    [request] = status_requests(sandbox, po)
     assert request["lineItemCount"] == len(rows)
 
 
 def test_invalid_rows_hold_their_order_back_and_name_the_rows(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    good, bad, good2 = _orders(sandbox, 3)
-    sheet = _sheet(sandbox, [good, bad, good2])
+    good, bad, good2 = order_numbers(sandbox, 3)
+    sheet = sheet_for(sandbox, [good, bad, good2])
     bad_rows = sheet.index[sheet["purchaseOrderNumber"] == bad]
     sheet.loc[bad_rows[0], "workflowStatus"] = "shipped"
     sheet.loc[bad_rows[1], "recipeSetReadableId"] = ""
     first_bad, second_bad = (int(i) + 2 for i in bad_rows[:2])  # spreadsheet row numbers
-    before = _statuses(sandbox)
+    before = store_statuses(sandbox)
 
-    results = _send(sheet, _client(sandbox), tmp_path)
+    results = _send(sheet, client_for(sandbox), tmp_path)
 
     # One row per order, in the order the sheet lists them.
     assert results["purchaseOrderNumber"].tolist() == [good, bad, good2]
-    row = _by_po(results)[bad]
+    row = by_po(results)[bad]
     assert row["outcome"] == "invalid"
     assert f"row {first_bad}" in row["details"] and "shipped" in row["details"]
     assert f"row {second_bad}" in row["details"]
     assert row["attempts"] == 0
     assert pd.isna(row["http_status"])
-    assert _status_requests(sandbox, bad) == []
-    after = _statuses(sandbox)
+    assert status_requests(sandbox, bad) == []
+    after = store_statuses(sandbox)
     assert all(after[k] == before[k] for k in after if k[0] == bad)
-    assert _by_po(results)[good]["outcome"] == "updated"
+    assert by_po(results)[good]["outcome"] == "updated"
 
 
 def test_line_results_map_every_input_row_to_its_orders_outcome(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    good, bad, missing = _orders(sandbox, 3)
-    sheet = _sheet(sandbox, [good, bad, missing])
+    good, bad, missing = order_numbers(sandbox, 3)
+    sheet = sheet_for(sandbox, [good, bad, missing])
     sheet["Notes"] = [f"note {i}" for i in range(len(sheet))]  # the analyst's own column
     bad_row = int(sheet.index[sheet["purchaseOrderNumber"] == bad][0])
     sheet.loc[bad_row, "workflowStatus"] = "shipped"
@@ -216,7 +169,7 @@ def test_line_results_map_every_input_row_to_its_orders_outcome(
     sheet = pd.concat([sheet, blank], ignore_index=True)
     plan = plan_updates(sheet)
 
-    results = _send(plan, _client(sandbox), tmp_path)
+    results = _send(plan, client_for(sandbox), tmp_path)
     lines = line_results(results, plan)
 
     assert len(lines) == len(sheet)
@@ -238,51 +191,51 @@ def test_line_results_map_every_input_row_to_its_orders_outcome(
 def test_send_partial_orders_sends_the_valid_rows_of_an_order_with_invalid_rows(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    [po] = _orders(sandbox, 1)
-    sheet = _sheet(sandbox, [po])
+    [po] = order_numbers(sandbox, 1)
+    sheet = sheet_for(sandbox, [po])
     sheet.loc[0, "workflowStatus"] = "shipped"
     bad_id = sheet.loc[0, "recipeSetReadableId"]
-    before = _statuses(sandbox)
+    before = store_statuses(sandbox)
     plan = plan_updates(sheet, send_partial_orders=True)
 
-    results = _send(plan, _client(sandbox), tmp_path)
+    results = _send(plan, client_for(sandbox), tmp_path)
 
     [row] = results.to_dict("records")  # the order once, not also as invalid
     assert row["outcome"] == "updated"
     assert row["line_count"] == len(sheet) - 1
-    after = _statuses(sandbox)
+    after = store_statuses(sandbox)
     assert after[(po, bad_id)] == before[(po, bad_id)]
     assert all(after[(po, rid)] == NEW for rid in sheet["recipeSetReadableId"].iloc[1:])
     lines = line_results(results, plan)
     assert lines["outcome"].tolist() == ["invalid"] + ["updated"] * (len(sheet) - 1)
 
     # And without the option the whole order is held back.
-    held = _send(plan_updates(sheet), _client(sandbox), tmp_path)
+    held = _send(plan_updates(sheet), client_for(sandbox), tmp_path)
     assert held["outcome"].tolist() == ["invalid"]
 
 
 def test_dry_run_sends_nothing_and_reports_the_plan(sandbox: SandboxServer, tmp_path: Path) -> None:
-    pos = _orders(sandbox, 3)
-    sheet = _sheet(sandbox, pos)
+    pos = order_numbers(sandbox, 3)
+    sheet = sheet_for(sandbox, pos)
     sheet.loc[sheet.index[-1], "workflowStatus"] = "shipped"
-    before = _statuses(sandbox)
+    before = store_statuses(sandbox)
 
-    results = _send(sheet, _client(sandbox), tmp_path, dry_run=True)
+    results = _send(sheet, client_for(sandbox), tmp_path, dry_run=True)
 
     assert sandbox.requests() == []
-    assert _statuses(sandbox) == before
+    assert store_statuses(sandbox) == before
     assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert results["outcome"].tolist() == ["dry_run", "dry_run", "invalid"]
     assert results["attempts"].tolist() == [0, 0, 0]
 
 
 def test_send_updates_reads_a_file_path(sandbox: SandboxServer, tmp_path: Path) -> None:
-    pos = _orders(sandbox, 2)
+    pos = order_numbers(sandbox, 2)
     path = tmp_path / "updates.csv"
-    _sheet(sandbox, pos).rename(columns={"purchaseOrderNumber": "PO Number"}).to_csv(
+    sheet_for(sandbox, pos).rename(columns={"purchaseOrderNumber": "PO Number"}).to_csv(
         path, index=False
     )
-    results = _send(path, _client(sandbox), tmp_path)
+    results = _send(path, client_for(sandbox), tmp_path)
     assert results["outcome"].tolist() == ["updated", "updated"]
 
 
@@ -295,37 +248,37 @@ def test_missing_ids_give_not_found_with_the_ids_and_change_nothing(
     make_sandbox: MakeSandbox, tmp_path: Path, code: int
 ) -> None:
     sandbox = make_sandbox(not_found_status=code)
-    po, other = _orders(sandbox, 2)
-    sheet = _sheet(sandbox, [po, other])
+    po, other = order_numbers(sandbox, 2)
+    sheet = sheet_for(sandbox, [po, other])
     rows = sheet.index[sheet["purchaseOrderNumber"] == po]
     sheet.loc[rows[0], "recipeSetReadableId"] = "NOPE0001"
     sheet.loc[rows[2], "recipeSetReadableId"] = "NOPE0002"
-    before = _statuses(sandbox)
+    before = store_statuses(sandbox)
 
-    results = _send(sheet, _client(sandbox), tmp_path)
+    results = _send(sheet, client_for(sandbox), tmp_path)
 
-    row = _by_po(results)[po]
+    row = by_po(results)[po]
     assert row["outcome"] == "not_found"
     assert row["http_status"] == code
     assert row["missing_ids"] == "NOPE0001,NOPE0002"
     assert "NOPE0001" in row["details"]
     assert row["attempts"] == 1
-    assert len(_status_requests(sandbox, po)) == 1  # never retried
-    after = _statuses(sandbox)
+    assert len(status_requests(sandbox, po)) == 1  # never retried
+    after = store_statuses(sandbox)
     assert all(after[k] == before[k] for k in after if k[0] == po)  # all or nothing
-    assert _by_po(results)[other]["outcome"] == "updated"
+    assert by_po(results)[other]["outcome"] == "updated"
 
 
 @pytest.mark.fault
 def test_retry_without_missing_resends_the_rest_and_reports_partial(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    [po] = _orders(sandbox, 1)
-    sheet = _sheet(sandbox, [po])
+    [po] = order_numbers(sandbox, 1)
+    sheet = sheet_for(sandbox, [po])
     sheet.loc[1, "recipeSetReadableId"] = "NOPE0001"
     kept = [r for r in sheet["recipeSetReadableId"] if r != "NOPE0001"]
 
-    results = _send(sheet, _client(sandbox), tmp_path, retry_without_missing=True)
+    results = _send(sheet, client_for(sandbox), tmp_path, retry_without_missing=True)
 
     [row] = results.to_dict("records")
     assert row["outcome"] == "partial"
@@ -333,10 +286,10 @@ def test_retry_without_missing_resends_the_rest_and_reports_partial(
     assert row["http_status"] == 200
     assert row["attempts"] == 2
     assert "NOPE0001" in row["details"]
-    first, second = _status_requests(sandbox, po)
+    first, second = status_requests(sandbox, po)
     assert first["status"] == 409 and "NOPE0001" in first["recipeSetReadableIds"]
     assert second["status"] == 200 and second["recipeSetReadableIds"] == kept
-    after = _statuses(sandbox)
+    after = store_statuses(sandbox)
     assert all(after[(po, rid)] == NEW for rid in kept)
 
 
@@ -351,11 +304,11 @@ def test_retry_without_missing_does_not_resend_an_order_whose_ids_are_all_missin
             "workflowStatus": [NEW, NEW],
         }
     )
-    results = _send(sheet, _client(sandbox), tmp_path, retry_without_missing=True)
+    results = _send(sheet, client_for(sandbox), tmp_path, retry_without_missing=True)
     [row] = results.to_dict("records")
     assert row["outcome"] == "not_found"
     assert row["missing_ids"] == "NOPE0001,NOPE0002"
-    assert len(_status_requests(sandbox)) == 1
+    assert len(status_requests(sandbox)) == 1
 
 
 # -- retries ---------------------------------------------------------------------------------
@@ -366,32 +319,34 @@ def test_fail_first_is_retried_and_attempts_reach_the_results(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    po, other = _orders(sandbox, 2)
+    po, other = order_numbers(sandbox, 2)
     sandbox.settings.fail_first = {po: 1}
 
-    results = _send(_sheet(sandbox, [po, other]), _client(sandbox), tmp_path)  # default backoff
+    results = _send(
+        sheet_for(sandbox, [po, other]), client_for(sandbox), tmp_path
+    )  # default backoff
 
-    assert _by_po(results)[po]["outcome"] == "updated"
-    assert _by_po(results)[po]["attempts"] == 2
-    assert _by_po(results)[other]["attempts"] == 1
-    assert [r["status"] for r in _status_requests(sandbox, po)] == [500, 200]
+    assert by_po(results)[po]["outcome"] == "updated"
+    assert by_po(results)[po]["attempts"] == 2
+    assert by_po(results)[other]["attempts"] == 1
+    assert [r["status"] for r in status_requests(sandbox, po)] == [500, 200]
 
 
 @pytest.mark.fault
 def test_fail_first_two_takes_three_attempts(make_sandbox: MakeSandbox) -> None:
     sandbox = make_sandbox()
-    po, other = _orders(sandbox, 2)
+    po, other = order_numbers(sandbox, 2)
     sandbox.settings.fail_first = {po: 2}
-    plan = plan_updates(_sheet(sandbox, [po, other]))
+    plan = plan_updates(sheet_for(sandbox, [po, other]))
 
-    results, stopped = run_plan(plan, _client(sandbox), _quick())
+    results, stopped = run_plan(plan, client_for(sandbox), _quick())
     frame = results_frame(plan, results)
 
     assert stopped is None
-    row = _by_po(frame)[po]
+    row = by_po(frame)[po]
     assert (row["outcome"], row["attempts"], row["http_status"]) == ("updated", 3, 200)
-    assert [r["status"] for r in _status_requests(sandbox, po)] == [500, 500, 200]
-    assert all(s == NEW for (p, _), s in _statuses(sandbox).items() if p == po)
+    assert [r["status"] for r in status_requests(sandbox, po)] == [500, 500, 200]
+    assert all(s == NEW for (p, _), s in store_statuses(sandbox).items() if p == po)
 
 
 @pytest.mark.fault
@@ -400,11 +355,11 @@ def test_an_error_storm_is_bounded_by_max_attempts(
     make_sandbox: MakeSandbox, max_attempts: int
 ) -> None:
     sandbox = make_sandbox(error_rate=1.0)
-    pos = _orders(sandbox, 3)
-    plan = plan_updates(_sheet(sandbox, pos))
-    before = _statuses(sandbox)
+    pos = order_numbers(sandbox, 3)
+    plan = plan_updates(sheet_for(sandbox, pos))
+    before = store_statuses(sandbox)
 
-    results, _ = run_plan(plan, _client(sandbox), _quick(max_attempts=max_attempts))
+    results, _ = run_plan(plan, client_for(sandbox), _quick(max_attempts=max_attempts))
     frame = results_frame(plan, results)
 
     assert set(frame["outcome"]) == {"failed"}
@@ -412,8 +367,8 @@ def test_an_error_storm_is_bounded_by_max_attempts(
     assert frame["http_status"].tolist() == [500] * 3
     assert frame["details"].str.contains("encountered an error").all()
     for po in pos:
-        assert len(_status_requests(sandbox, po)) == max_attempts
-    assert _statuses(sandbox) == before
+        assert len(status_requests(sandbox, po)) == max_attempts
+    assert store_statuses(sandbox) == before
 
 
 @pytest.mark.fault
@@ -421,22 +376,22 @@ def test_send_updates_max_attempts_bounds_retries(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(error_rate=1.0)
-    pos = _orders(sandbox, 2)
-    results = _send(_sheet(sandbox, pos), _client(sandbox), tmp_path, max_attempts=1)
+    pos = order_numbers(sandbox, 2)
+    results = _send(sheet_for(sandbox, pos), client_for(sandbox), tmp_path, max_attempts=1)
     assert results["outcome"].tolist() == ["failed", "failed"]
     assert results["attempts"].tolist() == [1, 1]
-    assert len(_status_requests(sandbox)) == 2
+    assert len(status_requests(sandbox)) == 2
 
 
 @pytest.mark.fault
 def test_retries_back_off_exponentially(make_sandbox: MakeSandbox) -> None:
     sandbox = make_sandbox(error_rate=1.0)
-    [po] = _orders(sandbox, 1)
-    plan = plan_updates(_sheet(sandbox, [po]))
+    [po] = order_numbers(sandbox, 1)
+    plan = plan_updates(sheet_for(sandbox, [po]))
 
-    run_plan(plan, _client(sandbox), _quick(max_attempts=4, backoff_s=0.1, backoff_max_s=0.6))
+    run_plan(plan, client_for(sandbox), _quick(max_attempts=4, backoff_s=0.1, backoff_max_s=0.6))
 
-    times = [r["monotonic"] for r in _status_requests(sandbox, po)]
+    times = [r["monotonic"] for r in status_requests(sandbox, po)]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) == 3
     # Waits of at least 0.1, 0.2, 0.4 s (plus jitter): the server is not hammered.
@@ -447,8 +402,8 @@ def test_retries_back_off_exponentially(make_sandbox: MakeSandbox) -> None:
 @pytest.mark.fault
 def test_timeouts_are_retried_and_reported(make_sandbox: MakeSandbox) -> None:
     sandbox = make_sandbox(latency_s=0.6)
-    [po] = _orders(sandbox, 1)
-    plan = plan_updates(_sheet(sandbox, [po]))
+    [po] = order_numbers(sandbox, 1)
+    plan = plan_updates(sheet_for(sandbox, [po]))
     client = SpectrumClient(sandbox.base_url, token=sandbox.token, timeout=(2.0, 0.2))
 
     results, _ = run_plan(plan, client, _quick(max_attempts=2))
@@ -457,7 +412,7 @@ def test_timeouts_are_retried_and_reported(make_sandbox: MakeSandbox) -> None:
     assert result.outcome == "failed"
     assert result.attempts == 2
     assert "timed out" in result.details
-    assert len(_status_requests(sandbox, po)) == 2
+    assert len(status_requests(sandbox, po)) == 2
 
 
 @pytest.mark.fault
@@ -574,12 +529,14 @@ def test_refused_token_before_any_success_stops_the_run(
     make_sandbox: MakeSandbox, tmp_path: Path, code: int
 ) -> None:
     sandbox = make_sandbox(auth_failure_status=code)
-    pos = _orders(sandbox, 10)
-    before = _statuses(sandbox)
+    pos = order_numbers(sandbox, 10)
+    before = store_statuses(sandbox)
     workers = 2
 
     with pytest.raises(RunStoppedError) as info:
-        _send(_sheet(sandbox, pos), _client(sandbox, "wrong-token"), tmp_path, workers=workers)
+        _send(
+            sheet_for(sandbox, pos), client_for(sandbox, "wrong-token"), tmp_path, workers=workers
+        )
 
     message = str(info.value)
     assert "token" in message.lower()
@@ -590,29 +547,29 @@ def test_refused_token_before_any_success_stops_the_run(
     assert frame["purchaseOrderNumber"].tolist() == pos  # every order, exactly once
     assert set(frame["outcome"]) == {"pending"}
     assert frame["attempts"].sum() <= workers
-    requests = _status_requests(sandbox)
+    requests = status_requests(sandbox)
     assert 1 <= len(requests) <= workers  # only the first few went out
     assert {r["status"] for r in requests} == {code}
-    assert _statuses(sandbox) == before
+    assert store_statuses(sandbox) == before
 
 
 @pytest.mark.fault
 def test_throttling_after_successes_slows_down_and_finishes(make_sandbox: MakeSandbox) -> None:
     # 4 requests per 1 s window; the client starts at 10 per second.
     sandbox = make_sandbox(rate_limit=4, rate_window_s=1.0)
-    pos = _orders(sandbox, 10)
-    plan = plan_updates(_sheet(sandbox, pos))
+    pos = order_numbers(sandbox, 10)
+    plan = plan_updates(sheet_for(sandbox, pos))
     options = _quick(max_per_minute=600, workers=4, throttle_pause_s=1.0)
 
-    results, stopped = run_plan(plan, _client(sandbox), options)
+    results, stopped = run_plan(plan, client_for(sandbox), options)
     frame = results_frame(plan, results)
 
     assert stopped is None
-    statuses = [r["status"] for r in _status_requests(sandbox)]
+    statuses = [r["status"] for r in status_requests(sandbox)]
     assert 403 in statuses  # it really was throttled ...
     assert set(frame["outcome"]) == {"updated"}  # ... and every order still made it
     assert frame["attempts"].max() >= 2
-    assert all(s == NEW for (p, _), s in _statuses(sandbox).items() if p in pos)
+    assert all(s == NEW for (p, _), s in store_statuses(sandbox).items() if p in pos)
 
 
 # -- pacing and workers ----------------------------------------------------------------------
@@ -638,10 +595,11 @@ def _assert_paced(times: list[float], per_second: float, tolerance: float = 0.04
 
 
 def test_requests_are_paced_under_max_per_minute(sandbox: SandboxServer, tmp_path: Path) -> None:
-    pos = _orders(sandbox, 16)
-    results = _send(_sheet(sandbox, pos), _client(sandbox), tmp_path, max_per_minute=600, workers=4)
+    pos = order_numbers(sandbox, 16)
+    client = client_for(sandbox)
+    results = _send(sheet_for(sandbox, pos), client, tmp_path, max_per_minute=600, workers=4)
     assert set(results["outcome"]) == {"updated"}
-    times = [r["monotonic"] for r in _status_requests(sandbox)]
+    times = [r["monotonic"] for r in status_requests(sandbox)]
     assert len(times) == 16
     _assert_paced(times, per_second=10)
 
@@ -649,19 +607,19 @@ def test_requests_are_paced_under_max_per_minute(sandbox: SandboxServer, tmp_pat
 @pytest.mark.fault
 def test_retries_take_paced_slots_too(make_sandbox: MakeSandbox) -> None:
     sandbox = make_sandbox()
-    pos = _orders(sandbox, 10)
+    pos = order_numbers(sandbox, 10)
     sandbox.settings.fail_first = {pos[0]: 2, pos[3]: 1}
-    plan = plan_updates(_sheet(sandbox, pos))
+    plan = plan_updates(sheet_for(sandbox, pos))
 
-    results, _ = run_plan(plan, _client(sandbox), _quick(max_per_minute=600, workers=4))
+    results, _ = run_plan(plan, client_for(sandbox), _quick(max_per_minute=600, workers=4))
 
     assert {r.outcome for r in results} == {"updated"}
-    times = [r["monotonic"] for r in _status_requests(sandbox)]
+    times = [r["monotonic"] for r in status_requests(sandbox)]
     assert len(times) == 13
     _assert_paced(times, per_second=10)
 
 
-class _InFlight(DispatchObserver):
+class _InFlight(RunObserver):
     """Counts requests in flight (sending -> answered), thread-safely."""
 
     def __init__(self) -> None:
@@ -683,43 +641,27 @@ def test_workers_keep_several_requests_in_flight_to_hide_latency(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(latency_s=0.2)
-    pos = _orders(sandbox, 16)
+    pos = order_numbers(sandbox, 16)
     flight = _InFlight()
 
-    results = _send(_sheet(sandbox, pos), _client(sandbox), tmp_path, workers=8, observers=[flight])
+    client = client_for(sandbox)
+    results = _send(sheet_for(sandbox, pos), client, tmp_path, workers=8, observers=[flight])
 
     assert set(results["outcome"]) == {"updated"}
-    assert len(_status_requests(sandbox)) == 16
+    assert len(status_requests(sandbox)) == 16
     assert 2 <= flight.most <= 8  # overlapping requests, never more than the workers
 
 
 # -- stopping --------------------------------------------------------------------------------
 
 
-class _StopAt(DispatchObserver):
-    """Calls ``action`` when the ``n``-th request is about to go out."""
-
-    def __init__(self, n: int, action: Callable[[], object]) -> None:
-        self.n = n
-        self.count = 0
-        self.action = action
-        self._lock = threading.Lock()
-
-    def sending(self, request: Request, attempt: int) -> None:
-        with self._lock:
-            self.count += 1
-            fire = self.count == self.n
-        if fire:
-            self.action()
-
-
 def _assert_stopped_cleanly(
     sandbox: SandboxServer, frame: pd.DataFrame, pos: list[str], before: dict[tuple[str, str], str]
 ) -> None:
     assert frame["purchaseOrderNumber"].tolist() == pos  # each order exactly one row
-    sent = {r["purchaseOrderNumber"] for r in _status_requests(sandbox)}
-    outcomes = _by_po(frame)
-    after = _statuses(sandbox)
+    sent = {r["purchaseOrderNumber"] for r in status_requests(sandbox)}
+    outcomes = by_po(frame)
+    after = store_statuses(sandbox)
     for po in pos:
         if po in sent:  # in flight when the stop came: it finished
             assert outcomes[po]["outcome"] == "updated"
@@ -736,17 +678,17 @@ def test_stop_event_leaves_unsent_orders_pending_and_finishes_in_flight_ones(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(latency_s=0.3)
-    pos = _orders(sandbox, 12)
-    before = _statuses(sandbox)
+    pos = order_numbers(sandbox, 12)
+    before = store_statuses(sandbox)
     stop = threading.Event()
 
     frame = _send(
-        _sheet(sandbox, pos),
-        _client(sandbox),
+        sheet_for(sandbox, pos),
+        client_for(sandbox),
         tmp_path,
         workers=2,
         stop=stop,
-        observers=[_StopAt(3, stop.set)],
+        observers=[StopAfter(3, stop.set, when="sending")],
     )
 
     _assert_stopped_cleanly(sandbox, frame, pos, before)
@@ -754,15 +696,15 @@ def test_stop_event_leaves_unsent_orders_pending_and_finishes_in_flight_ones(
 
 def test_stop_event_is_reported_as_a_stopped_run(make_sandbox: MakeSandbox, tmp_path: Path) -> None:
     sandbox = make_sandbox(latency_s=0.2)
-    pos = _orders(sandbox, 8)
+    pos = order_numbers(sandbox, 8)
     stop = threading.Event()
     frame = _send(
-        _sheet(sandbox, pos),
-        _client(sandbox),
+        sheet_for(sandbox, pos),
+        client_for(sandbox),
         tmp_path,
         workers=2,
         stop=stop,
-        observers=[_StopAt(2, stop.set)],
+        observers=[StopAfter(2, stop.set, when="sending")],
     )
     assert (frame["outcome"] == "pending").any()
     assert frame.attrs["stopped"] is not None
@@ -772,15 +714,16 @@ def test_ctrl_c_returns_results_with_unsent_orders_pending(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(latency_s=0.3)
-    pos = _orders(sandbox, 12)
-    before = _statuses(sandbox)
+    pos = order_numbers(sandbox, 12)
+    before = store_statuses(sandbox)
 
     frame = _send(
-        _sheet(sandbox, pos),
-        _client(sandbox),
+        sheet_for(sandbox, pos),
+        client_for(sandbox),
         tmp_path,
         workers=2,
-        observers=[_StopAt(3, _thread.interrupt_main)],  # Ctrl-C in the main thread
+        # Ctrl-C in the main thread as the third request goes out
+        observers=[StopAfter(3, _thread.interrupt_main, when="sending")],
     )
 
     assert frame.attrs["stopped"] == "interrupted"  # returned, not raised
@@ -791,19 +734,20 @@ def test_ctrl_c_lets_the_in_flight_request_finish_and_reports_it(
     make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(latency_s=0.3)
-    pos = _orders(sandbox, 5)
+    pos = order_numbers(sandbox, 5)
 
     frame = _send(
-        _sheet(sandbox, pos),
-        _client(sandbox),
+        sheet_for(sandbox, pos),
+        client_for(sandbox),
         tmp_path,
         workers=1,
-        observers=[_StopAt(2, _thread.interrupt_main)],  # Ctrl-C as order 2 goes out
+        # Ctrl-C as order 2 goes out
+        observers=[StopAfter(2, _thread.interrupt_main, when="sending")],
     )
 
-    time.sleep(0.5)
-    assert [r["purchaseOrderNumber"] for r in _status_requests(sandbox)] == pos[:2]
-    assert all(s == NEW for (p, _), s in _statuses(sandbox).items() if p == pos[1])  # applied
+    # send_updates returned: every worker is done, so nothing can be sent after this.
+    assert [r["purchaseOrderNumber"] for r in status_requests(sandbox)] == pos[:2]
+    assert all(s == NEW for (p, _), s in store_statuses(sandbox).items() if p == pos[1])  # applied
     assert frame["outcome"].tolist() == ["updated", "updated", "pending", "pending", "pending"]
 
 
@@ -814,20 +758,21 @@ def test_endless_403_after_successes_stops_the_run_instead_of_crawling(
     # Two requests per minute pass, then the sandbox answers 403 to everything for the
     # rest of the window: to the client that is the same as a token revoked mid-run.
     sandbox = make_sandbox(rate_limit=2, rate_window_s=60.0)
-    pos = _orders(sandbox, 8)
-    plan = plan_updates(_sheet(sandbox, pos))
+    pos = order_numbers(sandbox, 8)
+    plan = plan_updates(sheet_for(sandbox, pos))
     options = _quick(workers=1, throttle_pause_s=0.01, max_forbidden_streak=4)
 
-    results, stopped = run_plan(plan, _client(sandbox), options)
+    results, stopped = run_plan(plan, client_for(sandbox), options)
 
     assert stopped is not None
-    assert "403" in stopped
-    assert "revoked" in stopped
+    assert stopped.reason is StopReason.FORBIDDEN_STREAK
+    assert "403" in stopped.message
+    assert "revoked" in stopped.message
     outcomes = [r.outcome.value for r in results]
     assert outcomes[:2] == ["updated", "updated"]
     assert set(outcomes[2:]) == {"pending"}  # nothing the server refused counts as sent
     assert [r.purchase_order for r in results] == pos  # one outcome per order
-    refused = [r for r in _status_requests(sandbox) if r["status"] == 403]
+    refused = [r for r in status_requests(sandbox) if r["status"] == 403]
     assert len(refused) == 4  # it stopped at the streak, not after hours of retries
 
 
@@ -836,8 +781,8 @@ def test_a_host_that_never_answers_stops_the_run_after_three_orders(
     make_sandbox: MakeSandbox,
 ) -> None:
     sandbox = make_sandbox()
-    pos = _orders(sandbox, 8)
-    plan = plan_updates(_sheet(sandbox, pos))
+    pos = order_numbers(sandbox, 8)
+    plan = plan_updates(sheet_for(sandbox, pos))
     nobody = socket.socket()
     nobody.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
     port = nobody.getsockname()[1]
@@ -848,26 +793,12 @@ def test_a_host_that_never_answers_stops_the_run_after_three_orders(
         nobody.close()
 
     assert stopped is not None
-    assert "No answer from" in stopped
-    assert "base URL" in stopped
+    assert stopped.reason is StopReason.UNREACHABLE
+    assert "No answer from" in stopped.message
+    assert "base URL" in stopped.message
     outcomes = [r.outcome.value for r in results]
     assert outcomes == ["failed"] * 3 + ["pending"] * 5  # not 8 orders x 2 attempts
     assert [r.purchase_order for r in results] == pos
-
-
-class _StopServerAfter(DispatchObserver):
-    """Stops the sandbox once ``n`` orders have their outcome: the network went away."""
-
-    def __init__(self, sandbox: SandboxServer, n: int) -> None:
-        self.sandbox, self.n, self.done = sandbox, n, 0
-        self._lock = threading.Lock()
-
-    def finished(self, result: OrderResult) -> None:
-        with self._lock:
-            self.done += 1
-            fire = self.done == self.n
-        if fire:
-            self.sandbox.stop()
 
 
 @pytest.mark.fault
@@ -875,16 +806,16 @@ def test_losing_the_host_mid_run_stops_it_with_the_rest_pending(
     make_sandbox: MakeSandbox,
 ) -> None:
     sandbox = make_sandbox()
-    pos = _orders(sandbox, 12)
-    plan = plan_updates(_sheet(sandbox, pos))
+    pos = order_numbers(sandbox, 12)
+    plan = plan_updates(sheet_for(sandbox, pos))
     options = _quick(workers=1, max_attempts=2, max_unreachable_orders=4)
 
     results, stopped = run_plan(
-        plan, _client(sandbox), options, observers=[_StopServerAfter(sandbox, 2)]
+        plan, client_for(sandbox), options, observers=[StopAfter(2, sandbox.stop)]
     )
 
     assert stopped is not None
-    assert "No answer from" in stopped
+    assert "No answer from" in stopped.message
     outcomes = [r.outcome.value for r in results]
     assert outcomes == ["updated"] * 2 + ["failed"] * 4 + ["pending"] * 6
 

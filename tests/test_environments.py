@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeSandbox
+from support.sandboxes import MakeSandbox
 
 from spectrum_tools import cli
+from spectrum_tools.connect import connect
 from spectrum_tools.environments import (
     SANDBOX,
     Environment,
-    connect,
     custom_environment,
     environments_file,
     load_environments,

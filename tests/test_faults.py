@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from faultservers import (
+from support.faultservers import (
     Close,
     Cut,
     FaultServer,
@@ -29,7 +29,6 @@ from faultservers import (
     Reply,
     Reset,
     ServerView,
-    StopAfter,
     Trickle,
     check_journal,
     check_run,
@@ -40,6 +39,7 @@ from faultservers import (
     run_journaled,
     update_rows,
 )
+from support.observers import StopAfter
 
 from spectrum_tools import RunStoppedError, SpectrumClient, plan_updates, send_updates
 from spectrum_tools.cli import main
@@ -588,7 +588,7 @@ def test_stop_mid_run_leaves_unsent_orders_pending_and_unapplied(
     stop = threading.Event()
 
     results = run_on_sandbox(
-        sandbox, rows, tmp_path, finished=False, stop=stop, observers=[StopAfter(3, stop)]
+        sandbox, rows, tmp_path, finished=False, stop=stop, observers=[StopAfter(3, stop.set)]
     )
 
     got = outcomes(results)

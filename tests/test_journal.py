@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import MakeSandbox
-from runs_support import (
+from support.sandboxes import (
     FAST,
     NEW,
+    MakeSandbox,
     client_for,
     order_numbers,
     send,
@@ -28,17 +28,11 @@ from runs_support import (
 )
 
 from spectrum_tools import Journal, JournalError, RunRecord, read_updates, validate_updates
-from spectrum_tools.dispatch import (
-    DispatchObserver,
-    OrderResult,
-    SendOptions,
-    line_results,
-    results_frame,
-    run_plan,
-)
+from spectrum_tools.engine import SendOptions, run_plan
 from spectrum_tools.planning import Request, plan_updates
+from spectrum_tools.results import OrderResult, RunObserver, RunStop, line_results, results_frame
 from spectrum_tools.sandbox import SandboxServer, sample_data_dir
-from spectrum_tools.schema import RESULT_COLUMNS, Outcome
+from spectrum_tools.schema import RESULT_COLUMNS, Outcome, StopReason
 
 QUICK = SendOptions(max_per_minute=FAST, backoff_s=0.01, backoff_max_s=0.05, max_attempts=3)
 
@@ -158,7 +152,7 @@ def test_the_token_is_in_no_file_of_the_runs_folder(
 # -- in flight before the request ----------------------------------------------------------------
 
 
-class _JournalProbe(DispatchObserver):
+class _JournalProbe(RunObserver):
     """At each ``sending`` hook, reads the journal through its own connection."""
 
     def __init__(self, runs_dir: Path, sb: SandboxServer) -> None:
@@ -382,7 +376,7 @@ def test_default_runs_folder_is_resolved_when_used(
     # conftest points the default at this test's tmp folder, as a fresh working directory would.
     results = send(sheet(sandbox, order_numbers(sandbox, 1)), sandbox, None)  # type: ignore[arg-type]
     assert Path(results.attrs["journal"]) == tmp_path / "spectrum-runs" / "journal.sqlite3"
-    monkeypatch.setattr("spectrum_tools.journal.DEFAULT_RUNS_DIR", Path("spectrum-runs"))
+    monkeypatch.setattr("spectrum_tools.journal.schema.DEFAULT_RUNS_DIR", Path("spectrum-runs"))
     monkeypatch.chdir(tmp_path / "spectrum-runs")
     assert Journal().path.resolve() == (
         tmp_path / "spectrum-runs" / "spectrum-runs" / "journal.sqlite3"
@@ -392,8 +386,8 @@ def test_default_runs_folder_is_resolved_when_used(
 def test_an_order_seen_leaving_stays_in_flight_when_dispatch_later_calls_it_unsent(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    # After Ctrl-C dispatch may report an order whose request is out as "pending, not sent"
-    # (see the xfail in test_dispatch); the journal saw it leave and must keep saying so.
+    # After Ctrl-C the engine may report an order whose request is out as "pending, not
+    # sent"; the journal saw it leave and must keep saying so.
     pos = order_numbers(sandbox, 2)
     plan = plan_updates(sheet(sandbox, pos))
     client = client_for(sandbox)
@@ -413,7 +407,7 @@ def test_an_order_seen_leaving_stays_in_flight_when_dispatch_later_calls_it_unse
                     source_rows=request.source_rows,
                 )
             )
-        recorder.run_finished([], "interrupted")
+        recorder.run_finished([], RunStop(StopReason.INTERRUPTED, "interrupted"))
         record = journal.load_run(recorder.run_id)
         table = journal.runs()
     details = record.results.set_index("purchaseOrderNumber")["details"]

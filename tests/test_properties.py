@@ -17,16 +17,16 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from faultservers import StopAfter, check_journal, run_journaled
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.faultservers import check_journal, run_journaled
+from support.observers import StopAfter
 
 from spectrum_tools import (
     Journal,
@@ -307,7 +307,11 @@ def _check_step(
     workers=st.integers(min_value=1, max_value=3),
 )
 def test_send_stop_resume_in_any_order_ends_with_one_outcome_per_order(
-    shared_sandbox: SandboxServer, n_orders: int, stops: list[int], workers: int
+    shared_sandbox: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    n_orders: int,
+    stops: list[int],
+    workers: int,
 ) -> None:
     sandbox = shared_sandbox
     sandbox.store.reset()
@@ -315,14 +319,14 @@ def test_send_stop_resume_in_any_order_ends_with_one_outcome_per_order(
     sandbox.clear_requests()
     sheet = _sheet(sandbox, n_orders)
     client = SpectrumClient(sandbox.base_url, token=sandbox.token)
-    runs = Path(tempfile.mkdtemp(prefix="props-runs-"))
+    runs = tmp_path_factory.mktemp("props-runs")  # one per example, under pytest's basetemp
 
     # The first send, stopped after a random number of orders (0: before any).
     first_stop = stops[0] if stops else None
     stop = threading.Event()
     if first_stop == 0:
         stop.set()
-    observers = [StopAfter(first_stop, stop)] if first_stop else []
+    observers = [StopAfter(first_stop, stop.set)] if first_stop else []
     results = run_journaled(
         plan_updates(sheet), client, runs, stop=stop, observers=observers, workers=workers
     )
@@ -332,7 +336,7 @@ def test_send_stop_resume_in_any_order_ends_with_one_outcome_per_order(
     # Resumes, each stopped at a random point, then one that goes to the end.
     for k in [*stops[1:], None]:
         stop = threading.Event()
-        observers = [StopAfter(k, stop)] if k else []
+        observers = [StopAfter(k, stop.set)] if k else []
         if k == 0:
             stop.set()
         results = resume_run(
@@ -355,9 +359,9 @@ _SENDER = textwrap.dedent(
     import sys
     import pandas as pd
     from spectrum_tools import SpectrumClient, send_updates
-    from spectrum_tools.dispatch import DispatchObserver
+    from spectrum_tools.results import RunObserver
 
-    class Say(DispatchObserver):
+    class Say(RunObserver):
         def finished(self, result):
             print("DONE", result.purchase_order, flush=True)
 

@@ -8,14 +8,14 @@ log, the workbook or the CLI's exit code.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import SANDBOX_TOKEN, MakeSandbox, RawRequest, RawServer, http_response
+from support.rawhttp import MakeRaw, RawRequest, RawServer, http_response
+from support.sandboxes import SANDBOX_TOKEN, MakeSandbox
 
 from spectrum_tools import (
     SpectrumClient,
@@ -31,7 +31,6 @@ from spectrum_tools.reconcile import RECONCILE_COLUMNS
 from spectrum_tools.sandbox import SandboxServer
 
 FAST = 60_000.0
-MakeRaw = Callable[[Callable[[RawRequest, int], bytes | None]], RawServer]
 
 ORDERS = pd.DataFrame(
     {

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import SANDBOX_TOKEN, MakeSandbox
+from support.sandboxes import SANDBOX_TOKEN, MakeSandbox
 
 import spectrum_tools.report as report_module
 from spectrum_tools import (

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakeSandbox
-from runs_support import (
+from support.observers import StopAfter
+from support.sandboxes import (
     FAST,
     NEW,
-    StopAfter,
+    MakeSandbox,
     client_for,
     order_numbers,
     send,
@@ -43,7 +43,7 @@ def _stopped_run(sb: SandboxServer, runs: Path, pos: list[str], after: int) -> i
     """Send ``pos`` one at a time and stop gracefully after ``after`` orders; the run id."""
     stop = threading.Event()
     results = send(
-        sheet(sb, pos), sb, runs, workers=1, stop=stop, observers=[StopAfter(stop, after)]
+        sheet(sb, pos), sb, runs, workers=1, stop=stop, observers=[StopAfter(after, stop.set)]
     )
     assert (results["outcome"] == "updated").sum() == after
     assert (results["outcome"] == "pending").sum() == len(pos) - after

@@ -31,7 +31,9 @@ import pandas as pd
 import pytest
 import requests
 import urllib3
-from faultservers import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.faultservers import (
     FaultServer,
     Hit,
     Reply,
@@ -41,8 +43,6 @@ from faultservers import (
     ok,
     zip_bomb,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from spectrum_tools import (
     ConfigError,

@@ -14,7 +14,7 @@ from typing import Final
 
 import pandas as pd
 
-from spectrum_tools.dispatch import format_duration as duration
+from spectrum_tools.engine import format_duration as duration
 from spectrum_tools.errors import SpectrumError
 from spectrum_tools.schema import OUTCOME, Outcome
 

@@ -7,7 +7,8 @@ starts the bundled sandbox on demand. Reads ``SPECTRUM_API_TOKEN`` and
 
 Every step calls the library: :func:`~spectrum_tools.read_updates`,
 :func:`~spectrum_tools.validate_updates`, :func:`~spectrum_tools.plan_updates`,
-:func:`~spectrum_tools.send_updates`, :func:`~spectrum_tools.runs.resume_run`,
+:func:`~spectrum_tools.runs.send_plan` (the very plan the preview showed),
+:func:`~spectrum_tools.runs.resume_run`,
 :func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.report.write_report`.
 The widgets only gather arguments and show answers. Errors show as one line in the app.
 """
@@ -23,12 +24,10 @@ from typing import Any, Final
 import ipywidgets as w
 import pandas as pd
 
-from spectrum_tools.dispatch import send_updates
+from spectrum_tools.connect import Connection, connect
 from spectrum_tools.environments import (
     SANDBOX,
-    Connection,
     Environment,
-    connect,
     environments_file,
     load_environments,
 )
@@ -36,7 +35,7 @@ from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError
 from spectrum_tools.journal import DEFAULT_RUNS_DIR, JOURNAL_FILE, Journal
 from spectrum_tools.planning import Plan, plan_updates
 from spectrum_tools.report import export_csv, write_report
-from spectrum_tools.runs import resume_run, retry_failed
+from spectrum_tools.runs import Recording, resume_run, retry_failed, send_plan, source_identity
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings
 from spectrum_tools.schema import OUTCOME, Outcome
 from spectrum_tools.validation import validate_updates
@@ -97,8 +96,7 @@ class BulkUpdateApp:
     --------
     In a notebook, the last line of a cell displays the app:
 
-    >>> import tempfile
-    >>> app = BulkUpdateApp(runs_dir=tempfile.mkdtemp(), environ={})
+    >>> app = BulkUpdateApp(runs_dir=getfixture("tmp_path"), environ={})
     >>> app.environment_dropdown.value, app.send_button.description
     ('sandbox', 'Send')
     >>> app.close()
@@ -281,24 +279,25 @@ class BulkUpdateApp:
         if plan.request_count == 0:
             raise ConfigError("nothing to send: no order has only valid rows (see step 3)")
         options = self.preview_panel.options()
-        source, read = self.source_panel.source(), self.source_panel.read_options()
-        partial, force = bool(self.send_partial_orders.value), bool(self.force.value)
+        name, digest = source_identity(self.source_panel.source())
+        recording = Recording(
+            runs_dir=self.runs_dir,
+            force=bool(self.force.value),
+            source_name=name,
+            source_hash=digest,
+        )
         connection = self._connect(env)
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            return send_updates(
-                source,
+            # The plan validated and previewed above, not the file read and planned again.
+            return send_plan(
+                plan,
                 connection.client,
-                send_partial_orders=partial,
-                max_per_minute=options.max_per_minute,
-                workers=options.workers,
-                retry_without_missing=options.retry_without_missing,
+                options,
+                recording=recording,
                 progress=False,
                 stop=stop,
                 observers=[observer],
-                runs_dir=self.runs_dir,
-                force=force,
-                **read,
             )
 
         self._start(f"Sending {plan.request_count:,} requests to {connection.client.host}", work)

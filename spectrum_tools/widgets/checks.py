@@ -12,7 +12,7 @@ import json
 
 import ipywidgets as w
 
-from spectrum_tools.dispatch import SendOptions
+from spectrum_tools.engine import SendOptions
 from spectrum_tools.planning import Plan
 from spectrum_tools.schema import LINE_ID, PAYLOAD, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.validation import problem_counts

@@ -1,7 +1,7 @@
 """Step 5 of the app: confirm, send in a background thread, live progress, Stop.
 
 The run goes on in a daemon thread so the notebook stays usable. Progress arrives through
-a :class:`~spectrum_tools.dispatch.DispatchObserver`, called from the dispatch worker
+a :class:`~spectrum_tools.results.RunObserver`, called from the engine's worker
 threads; it counts under a lock and redraws at most a few times a second.
 """
 
@@ -16,10 +16,10 @@ from typing import Final
 import ipywidgets as w
 import pandas as pd
 
-from spectrum_tools.dispatch import DispatchObserver, OrderResult, SendOptions
 from spectrum_tools.environments import Environment
 from spectrum_tools.errors import ConfigError
 from spectrum_tools.planning import Plan, Request
+from spectrum_tools.results import OrderResult, RunObserver, RunSettings, RunStop
 from spectrum_tools.schema import Outcome
 from spectrum_tools.widgets import _render
 
@@ -98,7 +98,7 @@ class RunPanel:
             self.confirm.value = ""
 
 
-class WidgetProgress(DispatchObserver):
+class WidgetProgress(RunObserver):
     """Counts answers as they arrive and draws them on a :class:`RunPanel`. Thread-safe."""
 
     def __init__(self, panel: RunPanel, clock: Callable[[], float] = time.monotonic) -> None:
@@ -108,7 +108,7 @@ class WidgetProgress(DispatchObserver):
         self._counts: Counter[str] = Counter()
         self._total = 0
         self._in_flight: set[str] = set()
-        self._options: SendOptions | None = None
+        self._options: RunSettings | None = None
         self._drawn_at = 0.0
         self.stopping = False
 
@@ -118,7 +118,7 @@ class WidgetProgress(DispatchObserver):
         with self._lock:
             return dict(self._counts)
 
-    def run_started(self, plan: Plan, options: SendOptions) -> None:
+    def run_started(self, plan: Plan, options: RunSettings) -> None:
         with self._lock:
             self._counts.clear()
             self._total = plan.request_count
@@ -135,7 +135,7 @@ class WidgetProgress(DispatchObserver):
             self._in_flight.discard(result.purchase_order)
         self._draw()
 
-    def run_finished(self, results: list[OrderResult], stopped: str | None) -> None:
+    def run_finished(self, results: list[OrderResult], stopped: RunStop | None) -> None:
         self._draw(force=True, final=True)
 
     def _draw(self, *, force: bool = False, final: bool = False) -> None:

@@ -25,6 +25,11 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from spectrum_tools.engine import SendOptions
+from spectrum_tools.errors import RunStoppedError
+from spectrum_tools.journal import Journal
+from spectrum_tools.runs import Recording, send_plan
+
 TOKEN_HEADER = "SPECTRUM_API_TOKEN"
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 5 * 1024 * 1024
@@ -416,24 +421,22 @@ def run_journaled(
 ) -> Any:
     """Send ``plan`` with :data:`FAST_OPTIONS` (overridable) as a journaled run.
 
-    Returns the results frame with ``attrs`` ``stopped``, ``run_id`` and ``journal``, as
-    :func:`spectrum_tools.send_updates` sets them (it does not raise on 401/403).
+    Returns the results frame with ``attrs`` ``stopped``, ``run_id`` and ``journal``; a run
+    that stopped by itself (401/403, no answer) is returned too, not raised.
     """
-    from spectrum_tools.dispatch import SendOptions, results_frame, run_plan
-    from spectrum_tools.runs import JournaledSend
-
     opts = SendOptions(**{**FAST_OPTIONS, **options})
-    stop = stop if stop is not None else threading.Event()
-    durable = JournaledSend(client, runs_dir=runs_dir)
-    plan = durable.begin(plan, opts, stop=stop)
     try:
-        hooks = [*durable.observers, *observers]
-        results, stopped = run_plan(plan, client, opts, observers=hooks, stop=stop)
-    finally:
-        durable.finish()
-    frame = results_frame(plan, results)
-    frame.attrs.update(host=client.host, stopped=stopped, **durable.attrs)
-    return frame
+        return send_plan(
+            plan,
+            client,
+            opts,
+            recording=Recording(runs_dir=runs_dir),
+            progress=False,
+            stop=stop,
+            observers=observers,
+        )
+    except RunStoppedError as exc:
+        return exc.results
 
 
 class ServerView:
@@ -461,24 +464,6 @@ class ServerView:
         # Requests the sandbox refuses before reading them (rate limited) carry no PO.
         every_po_known = all(r["purchaseOrderNumber"] is not None for r in records)
         return cls(ok, count if every_po_known else None)
-
-
-class StopAfter:
-    """A dispatch observer that sets ``stop`` once ``n`` orders have a final outcome."""
-
-    def __init__(self, n: int, stop: threading.Event) -> None:
-        from spectrum_tools.dispatch import DispatchObserver
-
-        self.n, self.stop, self.seen = n, stop, 0
-        self._lock = threading.Lock()
-        for hook in ("run_started", "sending", "answered", "run_finished"):
-            setattr(self, hook, getattr(DispatchObserver(), hook))
-
-    def finished(self, result: Any) -> None:
-        with self._lock:
-            self.seen += 1
-            if self.seen >= self.n:
-                self.stop.set()
 
 
 def check_run(results: Any, plan: Any, server: ServerView, *, finished: bool = True) -> None:
@@ -516,8 +501,6 @@ def check_journal(results: Any, runs_dir: Any) -> Any:
 
     Returns the :class:`~spectrum_tools.journal.RunRecord`.
     """
-    from spectrum_tools.journal import Journal
-
     run_id = results.attrs.get("run_id")
     assert run_id is not None, "the run was not journaled"
     with Journal.existing(runs_dir) as journal:

@@ -1,0 +1,354 @@
+"""Recording a run as it goes: a new run with its whole plan, then every attempt and outcome.
+
+I/O: writes the journal database and takes the run's OS lock (see
+:mod:`spectrum_tools.journal.locks`). An order is marked in flight *before* its request goes
+out (:meth:`RunRecorder.sending`) and its outcome is committed as soon as it is known
+(:meth:`RunRecorder.finished`): after a crash the journal says which orders are done, which
+failed, and which were in flight or never sent. Never given the API token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from spectrum_tools.engine import SendOptions
+from spectrum_tools.errors import JournalError
+from spectrum_tools.journal.codec import rows_to_json
+from spectrum_tools.journal.database import Database
+from spectrum_tools.journal.locks import RunLock
+from spectrum_tools.journal.schema import (
+    DONE,
+    FINISHED,
+    IN_FLIGHT,
+    INTERRUPTED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    now,
+)
+from spectrum_tools.planning import Plan, Request
+from spectrum_tools.results import OrderResult, RunObserver, RunStop
+from spectrum_tools.schema import DETAILS, LINE_COUNT, OUTCOME, PO, SOURCE_ROWS, Outcome, StopReason
+from spectrum_tools.version import __version__
+
+__all__ = ["RunRecorder", "continue_run", "meta_row", "start_run"]
+
+
+class RunRecorder(RunObserver):
+    """Writes one run into the journal as dispatch goes. Get one from :func:`start_run`.
+
+    Every hook commits before it returns, so what it recorded survives the process
+    being killed right after. :meth:`sending` raises :class:`JournalError` when it cannot
+    record (the request then does not go out); the other hooks keep the first error in
+    :attr:`error`, set ``stop`` so no new request starts, and return.
+
+    Attributes
+    ----------
+    run_id
+        The run being recorded.
+    error
+        The first journal write that failed, or None.
+    """
+
+    def __init__(
+        self,
+        journal: Database,
+        run_id: int,
+        session: int,
+        lock: RunLock,
+        *,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.journal = journal
+        self.error: Exception | None = None
+        self.stop = stop
+        self._session = session
+        self._lock = lock
+        self._open: dict[tuple[str, int], int] = {}
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<RunRecorder run {self.run_id} in {self.journal.path}>"
+
+    def _failed(self, exc: Exception) -> None:
+        with self._guard:
+            if self.error is None:
+                self.error = exc
+        if self.stop is not None:
+            self.stop.set()
+
+    def sending(self, request: Request, attempt: int) -> None:
+        """Mark the order in flight and log the attempt, committed before the request."""
+        po = request.purchase_order
+        try:
+            with self.journal.write() as db:
+                cursor = db.execute(
+                    "INSERT INTO attempts (run_id, purchaseOrderNumber, attempt, session,"
+                    " line_count, sent_at) VALUES (?, ?, (SELECT COALESCE(MAX(attempt), 0) + 1"
+                    " FROM attempts WHERE run_id = ? AND purchaseOrderNumber = ?), ?, ?, ?)",
+                    (self.run_id, po, self.run_id, po, self._session, request.line_count, now()),
+                )
+                attempt_id = cursor.lastrowid
+                db.execute(
+                    "UPDATE orders SET state = ?, attempts = attempts + 1, last_attempt = ?"
+                    " WHERE run_id = ? AND kind = 'request' AND purchaseOrderNumber = ?",
+                    (IN_FLIGHT, attempt_id, self.run_id, po),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            error = JournalError(f"cannot record run {self.run_id} in {self.journal.path}: {exc}")
+            self._failed(error)
+            raise error from exc
+        with self._guard:
+            self._open[(po, attempt)] = int(attempt_id or 0)
+
+    def answered(
+        self, request: Request, attempt: int, http_status: int | None, details: str
+    ) -> None:
+        """Record the answer (or its absence) of one attempt."""
+        with self._guard:
+            attempt_id = self._open.pop((request.purchase_order, attempt), None)
+        if attempt_id is None:
+            return
+        try:
+            with self.journal.write() as db:
+                db.execute(
+                    "UPDATE attempts SET answered_at = ?, http_status = ?, details = ?"
+                    " WHERE attempt_id = ?",
+                    (now(), http_status, details, attempt_id),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+
+    def finished(self, result: OrderResult) -> None:
+        """Commit the order's final outcome (``pending`` when it was not sent)."""
+        state = PENDING if result.outcome == Outcome.PENDING else DONE
+        # Dispatch reports "pending, not sent" (0 attempts) for every order without a
+        # result when a run stops; after Ctrl-C that can include one whose request is out.
+        # The journal saw it leave: keep it in flight rather than call it unsent.
+        keep_in_flight = state == PENDING and not result.attempts
+        try:
+            with self.journal.write() as db:
+                db.execute(
+                    "UPDATE orders SET state = ?, outcome = ?, http_status = ?, details = ?,"
+                    " missing_ids = ?, elapsed_s = ?, finished_at = ?"
+                    " WHERE run_id = ? AND kind = 'request' AND purchaseOrderNumber = ?"
+                    " AND NOT (? AND state = 'in_flight')",
+                    (
+                        state,
+                        result.outcome.value,
+                        result.http_status,
+                        result.details,
+                        ",".join(result.missing_ids),
+                        round(result.elapsed_s, 3),
+                        now(),
+                        self.run_id,
+                        result.purchase_order,
+                        keep_in_flight,
+                    ),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+
+    def run_finished(self, results: list[OrderResult], stopped: RunStop | None) -> None:
+        """Record how the run ended, then let go of the run."""
+        pending = sum(r.outcome == Outcome.PENDING for r in results)
+        reason = stopped.message if stopped is not None else None
+        if stopped is not None and stopped.reason is StopReason.INTERRUPTED:
+            state = INTERRUPTED
+        elif stopped is not None:
+            state = STOPPED
+        elif pending:  # the stop event came after every order was taken: no reason given
+            state, reason = STOPPED, f"stopped early: {pending} orders not sent"
+        else:
+            state = FINISHED
+        try:
+            with self.journal.write() as db:
+                db.execute(
+                    "UPDATE runs SET finished_at = ?, state = ?, stopped_reason = ?"
+                    " WHERE run_id = ?",
+                    (now(), state, reason, self.run_id),
+                )
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+        self.close()
+
+    def close(self) -> None:
+        """Release the run, so another process may resume it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._lock.release()
+
+
+def start_run(
+    journal: Database,
+    plan: Plan,
+    *,
+    host: str,
+    source_name: str,
+    source_hash: str,
+    options: SendOptions | Mapping[str, Any],
+    parent_run: int | None = None,
+    dry_run: bool = False,
+    stop: threading.Event | None = None,
+) -> RunRecorder:
+    """Record a new run and its whole plan; return the observer that records the rest.
+
+    Parameters
+    ----------
+    plan
+        What the run will send (its set-aside orders are recorded with their outcome).
+    host
+        The environment's host (``client.host``). Never pass a URL with credentials:
+        the journal keeps what it is given.
+    source_name, source_hash
+        The input file's name and sha256 (or "DataFrame"/"Plan" and a payload hash).
+    options
+        How the run paces and retries (stored as JSON).
+    parent_run
+        The run this one retries, if any.
+    dry_run
+        Record a run that sends nothing (ignored when deciding what was applied).
+    stop
+        The run's stop event: set by the recorder when the journal cannot be written.
+
+    Returns
+    -------
+    RunRecorder
+        Pass it to dispatch as an observer; it holds the run's lock until
+        ``run_finished`` (or :meth:`RunRecorder.close`).
+    """
+    settings = dataclasses.asdict(options) if isinstance(options, SendOptions) else options
+    stored = {**settings, "send_partial_orders": plan.send_partial_orders}
+
+    started = now()
+    requests = list(plan.requests())
+    order_rows = [
+        (i, "request", r.purchase_order, json.dumps(r.body), r.line_count, r.source_rows)
+        for i, r in enumerate(requests)
+    ]
+    line_rows = [
+        (i, k, li["recipeSetReadableId"], li["workflowStatus"])
+        for i, r in enumerate(requests)
+        for k, li in enumerate(r.line_items)
+    ]
+    aside = plan.set_aside
+    aside_rows = [
+        (len(requests) + j, str(po), str(outcome), int(count), str(rows), str(details))
+        for j, (po, outcome, count, rows, details) in enumerate(
+            aside[[PO, OUTCOME, LINE_COUNT, SOURCE_ROWS, DETAILS]].itertuples(index=False)
+        )
+    ]
+    lock: RunLock | None = None
+    try:
+        with journal.write() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (parent_run, started_at, state, host, source_name,"
+                " source_hash, options, dry_run, tool_version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    parent_run,
+                    started,
+                    RUNNING,
+                    host,
+                    source_name,
+                    source_hash,
+                    json.dumps(stored, default=str),
+                    int(dry_run),
+                    __version__,
+                ),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            # Locked before the run is committed: no other process can see it unlocked
+            # (as "unfinished") and resume it under our feet.
+            lock = RunLock(journal.lock_path(run_id))
+            if not lock.acquire():  # a fresh id: only a broken runs folder gets here
+                raise JournalError(f"cannot lock run {run_id} in {journal.runs_dir}")
+            db.execute(
+                "INSERT INTO run_rows (run_id, rows) VALUES (?, ?)",
+                (run_id, rows_to_json(plan.rows)),
+            )
+            db.executemany(
+                "INSERT INTO orders (run_id, seq, kind, purchaseOrderNumber, payload,"
+                " line_count, source_rows, state, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row, PENDING, Outcome.PENDING.value) for row in order_rows],
+            )
+            db.executemany(
+                "INSERT INTO lines (run_id, seq, position, recipeSetReadableId,"
+                " workflowStatus) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in line_rows],
+            )
+            db.executemany(
+                "INSERT INTO orders (run_id, seq, kind, purchaseOrderNumber, outcome,"
+                " line_count, source_rows, details, state)"
+                " VALUES (?, ?, 'set_aside', ?, ?, ?, ?, ?, ?)",
+                [(run_id, *row, DONE) for row in aside_rows],
+            )
+    except (sqlite3.Error, OSError) as exc:
+        if lock is not None:
+            lock.release()
+        raise JournalError(f"cannot record a new run in {journal.path}: {exc}") from None
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return RunRecorder(journal, run_id, 1, lock, stop=stop)
+
+
+def continue_run(
+    journal: Database, run_id: int, *, stop: threading.Event | None = None
+) -> RunRecorder:
+    """Take a run up again (for :func:`~spectrum_tools.resume_run`): a new session.
+
+    Raises
+    ------
+    JournalError
+        No such run, or another process is sending it right now.
+    """
+    meta_row(journal, run_id)
+    lock = RunLock(journal.lock_path(run_id))
+    if not lock.acquire():
+        raise JournalError(
+            f"run {run_id} is being sent by another process right now; "
+            "wait for it to end (or stop it) before resuming"
+        )
+    try:
+        with journal.write() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, finished_at = NULL, stopped_reason = NULL,"
+                " sessions = sessions + 1 WHERE run_id = ?",
+                (RUNNING, run_id),
+            )
+            session = int(
+                db.execute("SELECT sessions FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+            )
+    except sqlite3.Error as exc:
+        lock.release()
+        raise JournalError(f"cannot resume run {run_id} in {journal.path}: {exc}") from None
+    return RunRecorder(journal, run_id, session, lock, stop=stop)
+
+
+def meta_row(db: Database, run_id: int) -> tuple[Any, ...]:
+    """The ``runs`` row of one run.
+
+    Raises
+    ------
+    JournalError
+        No such run.
+    """
+    rows = db.read(
+        "SELECT run_id, parent_run, started_at, finished_at, state, stopped_reason, host,"
+        " source_name, source_hash, options, dry_run, sessions, tool_version"
+        " FROM runs WHERE run_id = ?",
+        (int(run_id),),
+    )
+    if not rows:
+        raise JournalError(f"no run {run_id} in {db.path}")
+    return tuple(rows[0])
