@@ -15,6 +15,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
+echo "== import contracts"; .venv/bin/lint-imports --no-cache
 # stdin from /dev/null: CI may start us with no standard input at all, and IPython (imported
 # by the widget tests) cannot even be imported without one.
 echo "== pytest"; .venv/bin/python -m pytest "$@" </dev/null
