@@ -15,7 +15,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from support.rawhttp import MakeRaw, RawRequest, RawServer, http_response
-from support.sandboxes import SANDBOX_TOKEN, MakeSandbox
+from support.sandboxes import SANDBOX_TOKEN, MakeSandbox, client_for, order_numbers, sheet
 
 from spectrum_tools import (
     SpectrumClient,
@@ -26,6 +26,7 @@ from spectrum_tools import (
     write_reconciliation,
 )
 from spectrum_tools.cli import main
+from spectrum_tools.engine import SendOptions
 from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError
 from spectrum_tools.reconcile import RECONCILE_COLUMNS
 from spectrum_tools.sandbox import SandboxServer
@@ -477,3 +478,57 @@ def test_cli_refused_token_exits_2(
     assert _cli(str(sheet), "--base-url", spectrum.base_url, "--workers", "1") == 2
     assert "token" in capsys.readouterr().err
     assert len(spectrum.requests()) == 1  # the refusal stopped it: no read after the first
+
+
+# --------------------------------------------------------------------------- one engine
+#
+# Reads go through the same paced runner as sends: after a 403 (Spectrum's throttle) they
+# slow down and earn the pace back, and they stop when orders in a row get no answer.
+
+
+@pytest.mark.fault
+def test_reads_slow_down_after_a_403_and_earn_the_pace_back(make_sandbox: MakeSandbox) -> None:
+    # 5 reads per 0.5 s window; the reader starts at 50 a second.
+    sandbox = make_sandbox(rate_limit=5, rate_window_s=0.5)
+    pos = order_numbers(sandbox, 30)
+    options = SendOptions(
+        max_per_minute=3000,
+        workers=2,
+        throttle_pause_s=0.1,
+        throttle_recovery=3,  # 3 clean reads earn a step back (a minute's worth by default)
+        max_throttle_retries=100,
+        max_forbidden_streak=1000,
+    )
+
+    frame = reconcile(sheet(sandbox, pos), client_for(sandbox), options, progress=False)
+
+    answers = [r["status"] for r in sandbox.requests() if r["method"] == "GET"]
+    assert 403 in answers  # it really was throttled ...
+    assert frame.attrs["stopped"] is None
+    assert set(frame["state"]) == {"differs"}  # ... every order was still read and compared
+    assert frame.attrs["slowdowns"] >= 1  # it slowed down ...
+    assert frame.attrs["speedups"] >= 1  # ... and earned pace back once reads went through
+    assert frame.attrs["requests"] == len(answers)
+
+
+@pytest.mark.fault
+def test_reads_stop_when_orders_in_a_row_get_no_answer(make_sandbox: MakeSandbox) -> None:
+    sandbox = make_sandbox()
+    pos = order_numbers(sandbox, 8)
+    rows = sheet(sandbox, pos)
+    client = client_for(sandbox)
+    sandbox.stop()  # the host is gone: connection refused
+
+    with pytest.raises(RunStoppedError, match="No answer from") as caught:
+        reconcile(rows, client, workers=1, max_attempts=2, backoff_s=0.01, progress=False)
+
+    frame = caught.value.results
+    assert frame.attrs["stop_reason"] == "unreachable"
+    assert frame.attrs["requests"] == 3 * 2  # 3 orders x 2 attempts, not 8 orders
+    per_order = frame.drop_duplicates("purchaseOrderNumber").set_index("purchaseOrderNumber")
+    tried = per_order.loc[pos[:3], "details"]
+    assert tried.str.startswith("could not read the order after 2 attempt(s)").all()
+    assert (
+        per_order.loc[pos[3:], "details"] == "not read: the reconciliation stopped before it"
+    ).all()
+    assert set(frame["state"]) == {"error"}
