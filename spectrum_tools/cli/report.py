@@ -1,0 +1,136 @@
+"""``spectrum-tools report`` (a run's workbook or CSVs) and ``reconcile`` (sheet vs Spectrum)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from spectrum_tools.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Subparsers,
+    add_environment_args,
+    client_for,
+    err,
+    out,
+)
+from spectrum_tools.client import check_base_url
+from spectrum_tools.errors import (
+    ConfigError,
+)
+from spectrum_tools.reconcile import (
+    State,
+    reconcile,
+    reconcile_with_runs,
+    reconciliation_summary,
+    write_reconciliation,
+)
+from spectrum_tools.report import export_csv, write_report
+from spectrum_tools.schema import StopReason
+from spectrum_tools.sheets import write_table
+
+__all__ = ["register"]
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``report`` and ``reconcile``."""
+    p = sub.add_parser("report", help="write a run's report workbook (or CSV files)")
+    p.add_argument("run", type=int, help="the run's id (as the journal numbers runs)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="FILE.xlsx (Summary, Orders, Lines, Invalid rows); FOLDER/ or FILE.csv for CSVs",
+    )
+    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("reconcile", help="compare a sheet with the statuses Spectrum holds")
+    p.add_argument("file", help="the .xlsx or .csv of PO / line item / status rows")
+    add_environment_args(p)
+    p.add_argument("--sheet", help="workbook sheet (default: the first with the columns)")
+    p.add_argument(
+        "--output", "-o", type=Path, help="write the comparison (.xlsx: Summary and Lines; .csv)"
+    )
+    p.add_argument(
+        "--max-per-minute",
+        type=float,
+        default=100.0,
+        help="read pace (default 100: Spectrum's documented safe level)",
+    )
+    p.add_argument("--workers", type=int, default=4, help="reads in flight (default 4)")
+    p.add_argument(
+        "--from-runs",
+        action="store_true",
+        help="compare with what recorded runs applied (the journal only, no API calls)",
+    )
+    p.add_argument("--runs-dir", type=Path, help="runs folder for --from-runs")
+    p.set_defaults(func=_reconcile)
+
+
+def _report(args: argparse.Namespace) -> int:
+
+    text: str = args.output
+    target = Path(text)
+    suffix = target.suffix.lower()
+    if suffix == ".xlsx":
+        written = [write_report(args.run, target, runs_dir=args.runs_dir)]
+    elif suffix == ".csv":
+        prefix = f"{target.stem}-"
+        written = export_csv(args.run, target.parent, runs_dir=args.runs_dir, prefix=prefix)
+    elif text.endswith(("/", os.sep)) or target.is_dir() or not suffix:
+        written = export_csv(args.run, target, runs_dir=args.runs_dir)
+    else:
+        raise ConfigError(f"{text}: write the report to FILE.xlsx, FILE.csv or a FOLDER/")
+    for path in written:
+        out(f"Report written to {path}")
+    return EXIT_OK
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+
+    output: Path | None = args.output
+    if output is not None and output.suffix.lower() not in (".xlsx", ".csv"):
+        raise ConfigError(f"{output}: write the comparison to .xlsx or .csv")
+    if args.from_runs:
+        url = args.base_url or os.environ.get("SPECTRUM_BASE_URL")
+        host = urlsplit(check_base_url(url)).netloc if url else None
+        frame = reconcile_with_runs(args.file, runs_dir=args.runs_dir, host=host, sheet=args.sheet)
+        out(f"Compared with the runs journal (environment {frame.attrs.get('host') or 'none'})")
+    else:
+        if args.runs_dir is not None:
+            raise ConfigError("--runs-dir goes with --from-runs")
+        with client_for(args) as client:
+            frame = reconcile(
+                args.file,
+                client,
+                sheet=args.sheet,
+                max_per_minute=args.max_per_minute,
+                workers=args.workers,
+            )
+        requests = frame.attrs.get("requests", 0)
+        out(f"Read the orders back from {client.host} ({requests:,} requests)")
+    for state, count in reconciliation_summary(frame).itertuples(index=False, name=None):
+        if count:
+            out(f"  {state:<20} {count:>7,}")
+    off = frame[frame["state"] != State.MATCH.value]
+    for row in off.head(10).itertuples(index=False):
+        out(
+            f"  row {row.source_row}: {row.purchaseOrderNumber} {row.recipeSetReadableId}: "
+            f"{row.state} ({row.details})"
+        )
+    if len(off) > 10:
+        out(f"  ... and {len(off) - 10:,} more")
+    if output is not None:
+        if output.suffix.lower() == ".xlsx":
+            written = write_reconciliation(frame, output)
+        else:
+            written = write_table(frame, output)
+        out(f"Comparison written to {written}")
+    if frame.attrs.get("stop_reason") is StopReason.INTERRUPTED:
+        err("interrupted: orders not read yet are reported as error")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if bool((frame["state"] == State.MATCH.value).all()) else EXIT_INCOMPLETE

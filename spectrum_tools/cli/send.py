@@ -1,0 +1,131 @@
+"""``spectrum-tools send``: confirm, then send a sheet as a journaled run.
+
+The library does the work (:func:`spectrum_tools.runs.send_plan` sends exactly the plan
+shown); this module reads the arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from spectrum_tools.cli.common import (
+    Subparsers,
+    add_environment_args,
+    client_for,
+    confirm,
+    exit_code,
+    print_outcomes,
+    print_plan_summary,
+    print_run,
+    read_rows,
+    write_results,
+)
+from spectrum_tools.client import SpectrumClient
+from spectrum_tools.engine import SendOptions
+from spectrum_tools.errors import (
+    RunStoppedError,
+)
+from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.runs import (
+    Recording,
+    send_plan,
+    skip_applied,
+    source_identity,
+)
+from spectrum_tools.schema import VALID
+from spectrum_tools.validation import validate_updates
+
+__all__ = ["register"]
+
+
+def register(sub: Subparsers) -> None:
+    """Add the subcommand(s) to the parser."""
+    p = sub.add_parser("send", help="send a sheet's status updates to Spectrum")
+    p.add_argument("file")
+    add_environment_args(p)
+    p.add_argument("--sheet")
+    p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
+    p.add_argument(
+        "--max-per-minute",
+        type=float,
+        default=100.0,
+        help="request pace (default 100: Spectrum's documented safe level)",
+    )
+    p.add_argument("--workers", type=int, default=4, help="requests in flight (default 4)")
+    p.add_argument(
+        "--output", "-o", type=Path, help="write results (.xlsx: sheets Orders and Lines; or .csv)"
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--retry-without-missing",
+        action="store_true",
+        help="after a 404/409, re-send the order without the missing line items",
+    )
+    p.add_argument(
+        "--send-partial-orders",
+        action="store_true",
+        help="send the valid rows of orders that have invalid rows",
+    )
+    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also send line items an earlier run already set to the same status here",
+    )
+    p.set_defaults(func=_send)
+
+
+def _send(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        return _send_with(args, client)
+
+
+def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
+    options = SendOptions(
+        max_per_minute=args.max_per_minute,
+        workers=args.workers,
+        retry_without_missing=args.retry_without_missing,
+    )
+    rows = read_rows(args.file, args.sheet)
+    plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
+    if not args.force:  # shown before confirming; send_updates skips the same orders
+        plan = skip_applied(plan, client.host, runs_dir=args.runs_dir)
+    print_plan_summary(plan)
+    if not args.dry_run and plan.request_count and not args.yes:
+        confirm(client.host, plan, options)
+    name, digest = source_identity(args.file)
+    recording = Recording(
+        runs_dir=args.runs_dir, force=args.force, source_name=name, source_hash=digest
+    )
+    return run_and_report(
+        plan, client, options, recording, dry_run=args.dry_run, output=args.output
+    )
+
+
+def run_and_report(
+    plan: Plan,
+    client: SpectrumClient,
+    options: SendOptions,
+    recording: Recording,
+    *,
+    dry_run: bool,
+    output: Path | None,
+) -> int:
+    runs_dir = Path(recording.runs_dir) if recording.runs_dir is not None else None
+    try:
+        results = send_plan(
+            plan, client, options, recording=recording, dry_run=dry_run, stop=threading.Event()
+        )
+    except RunStoppedError as exc:
+        results = exc.results
+        write_results(results, plan, output)
+        print_run(results, client, runs_dir)
+        raise
+    print_run(results, client, runs_dir)
+    print_outcomes(results)
+    write_results(results, plan, output)
+    # With --send-partial-orders an order can be updated while one of its rows never went.
+    every_row = bool(plan.rows[VALID].all()) if len(plan.rows) else True
+    return exit_code(results, every_row_valid=every_row)
