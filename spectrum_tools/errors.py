@@ -20,7 +20,7 @@ caller can catch the whole family at once. Leaves also inherit the matching buil
     ├── RunStoppedError (RuntimeError)     a run was stopped as a whole (401/403 before any success)
     └── JournalError (RuntimeError)        the run journal is missing, locked or inconsistent
 
-Per-order failures are *results*, not exceptions: dispatch turns ``NotFoundError`` and
+Per-order failures are *results*, not exceptions: the engine turns ``NotFoundError`` and
 exhausted retries into rows of the results frame. Only what poisons a whole run raises.
 
 No exception message ever contains the API token: messages are built from the status

@@ -383,7 +383,7 @@ def test_default_runs_folder_is_resolved_when_used(
     )
 
 
-def test_an_order_seen_leaving_stays_in_flight_when_dispatch_later_calls_it_unsent(
+def test_an_order_seen_leaving_stays_in_flight_when_the_engine_later_calls_it_unsent(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     # After Ctrl-C the engine may report an order whose request is out as "pending, not

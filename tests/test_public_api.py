@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import types
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,17 @@ def _public_modules() -> list[Path]:
 
 def test_all_is_sorted() -> None:
     assert spectrum_tools.__all__ == sorted(spectrum_tools.__all__)
+
+
+def test_all_equals_the_public_names_of_the_package() -> None:
+    # Every public name the package root binds is in __all__, and nothing else is
+    # (submodules are attributes too once imported: they are not names of the API).
+    bound = {
+        name
+        for name, value in vars(spectrum_tools).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(spectrum_tools.__all__) - {"__version__"} == bound
 
 
 def test_all_has_no_duplicates() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from spectrum_tools import WorkflowStatus, normalise_status
 from spectrum_tools.statuses import suggest_status
 
-# Copied from the API contract (../shared/spectrum-api.md): eight statuses, plus the two the
+# Copied from the API contract (docs/spectrum-api.md): eight statuses, plus the two the
 # newest docs revision adds. Data, not code: these must match character for character.
 API_STATUSES = [
     "not-started",

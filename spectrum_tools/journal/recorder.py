@@ -40,7 +40,7 @@ __all__ = ["RunRecorder", "continue_run", "meta_row", "start_run"]
 
 
 class RunRecorder(RunObserver):
-    """Writes one run into the journal as dispatch goes. Get one from :func:`start_run`.
+    """Writes one run into the journal as the engine sends. Get one from :func:`start_run`.
 
     Every hook commits before it returns, so what it recorded survives the process
     being killed right after. :meth:`sending` raises :class:`JournalError` when it cannot
@@ -222,7 +222,7 @@ def start_run(
     Returns
     -------
     RunRecorder
-        Pass it to dispatch as an observer; it holds the run's lock until
+        Pass it to the engine as an observer; it holds the run's lock until
         ``run_finished`` (or :meth:`RunRecorder.close`).
     """
     settings = dataclasses.asdict(options) if isinstance(options, SendOptions) else options
