@@ -66,7 +66,8 @@ from spectrum_tools.sandbox.vendor import (
 __all__ = ["TOKEN_HEADER", "RequestLog", "RequestRecord", "create_app"]
 
 TOKEN_HEADER: Final = "SPECTRUM_API_TOKEN"  # noqa: S105 - a header name, not a secret
-# The search refuses longer windows unless ignoreDateRestriction is true. [doc]
+# The search refuses longer windows unless ignoreDateRestriction is true
+# (docs/spectrum-api.md, Search).
 SEARCH_MAX_WINDOW: Final = timedelta(days=31)
 _MAX_BODY_BYTES: Final = 5_000_000
 
@@ -140,7 +141,8 @@ class _RateLimiter:
             hits.append(now)
             return True
         if len(hits) >= limit:
-            # Spectrum answers 403, not 429, when throttled, and sends no Retry-After. [doc]
+            # Spectrum answers 403, not 429, when throttled, and sends no Retry-After
+            # (docs/spectrum-api.md, Throttle or refused token (403)).
             return False
         hits.append(now)
         return True
@@ -352,7 +354,8 @@ def _status_answer(po: str, code: int, details: str | None = None) -> StatusAnsw
 
 
 def _status_error(po: str) -> JSONResponse:
-    # Spectrum answers 500 for "error in the request or inside Spectrum", naming the PO. [doc]
+    # Spectrum answers 500 for a bad request or an inside error, naming the PO
+    # (docs/spectrum-api.md, Status answers).
     return JSONResponse(_status_answer(po, 500), status_code=500)
 
 
@@ -480,7 +483,8 @@ def create_app(
     status = api("order-status", sandbox.update_status)
     routes = [
         Route("/api/order/status", status, methods=["PUT", "POST"]),
-        # A public production client calls the status endpoint with a trailing slash. [client]
+        # A public production client calls the status endpoint with a trailing slash
+        # (docs/spectrum-api.md, Update workflow status).
         Route("/api/order/status/", status, methods=["PUT", "POST"]),
         Route(
             "/api/order/order-number/{po:path}",
