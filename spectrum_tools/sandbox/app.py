@@ -21,8 +21,9 @@ orders match.
 
 ``PUT /_sandbox/orders/{po}`` takes ``{"lineItems": [{"recipeSetId": ...,
 "workflowStatus": ...}], "lastModified": "<ISO 8601>"}`` (both optional; the time defaults
-to now) and sets those statuses and the order's time directly, all or none, so a test can
-stage "someone else changed it since". It answers the order as ``GET /_sandbox/orders/{po}``
+to now; ``recipeSetReadableId`` is accepted for ``recipeSetId``) and sets those statuses
+and the order's time directly, all or none, so a test can stage "someone else changed it
+since". It answers the order as ``GET /_sandbox/orders/{po}``
 shows it (every status and time, whatever the switches), 404 for an unknown order, 409
 naming ids the order does not have, 400 for a malformed body.
 
