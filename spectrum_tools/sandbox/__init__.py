@@ -3,7 +3,10 @@
 It speaks the documented order-status API (``/api/order/status``, order read-back and
 search) from a SQLite store seeded with the bundled ``sample_data/spectrum_orders.csv``, and
 injects the faults a bulk client must survive: latency, throttling (403), 500s, 404/409,
-401/403 for a bad token, and a missing ``workflowStatus``.
+401/403 for a bad token, a missing ``workflowStatus`` and alternative field names in read
+answers. Its search honours last-modification windows and the 31-day limit; orders seeded
+without a time get a deterministic age (:func:`seed_age`). What it plays, and why:
+docs/spectrum-api.md.
 
 Modules: ``vendor`` (Spectrum's vocabulary and exact texts, pure), ``settings`` (fault
 switches, pure), ``store`` (SQLite state), ``app`` (Starlette routes), ``server`` (uvicorn
@@ -25,7 +28,7 @@ from spectrum_tools.sandbox.server import (
     serve,
 )
 from spectrum_tools.sandbox.settings import SandboxSettings
-from spectrum_tools.sandbox.store import SandboxStore
+from spectrum_tools.sandbox.store import SandboxStore, seed_age
 from spectrum_tools.sandbox.vendor import WORKFLOW_STATUSES
 
 __all__ = [
@@ -39,5 +42,6 @@ __all__ = [
     "create_app",
     "default_store_path",
     "sample_data_dir",
+    "seed_age",
     "serve",
 ]

@@ -8,7 +8,24 @@ Routes (every one needs the ``SPECTRUM_API_TOKEN`` header):
 ``POST /api/orders/search``                orders with line items in given statuses
 ``GET|DELETE /_sandbox/requests``          read / clear the request log (tests only)
 ``GET|PUT /_sandbox/settings``             read / change the fault switches (tests only)
+``GET|PUT /_sandbox/orders/{po}``          read / stage an order's statuses and time (tests)
 =========================================  ================================================
+
+The search (docs/spectrum-api.md, "Search" and "How the sandbox plays reads") filters per
+order: an order is returned, whole, when its last-modification time is within
+``[lastModificationStartDate, lastModificationEndDate]`` (end: now by default) and any of
+its line items holds one of ``workflowStatuses``. A window over 31 days answers 400 unless
+``ignoreDateRestriction`` is true. The switches ``expose_workflow_status`` and
+``alternative_field_names`` change how GET and search answers *show* orders, never which
+orders match.
+
+``PUT /_sandbox/orders/{po}`` takes ``{"lineItems": [{"recipeSetId": ...,
+"workflowStatus": ...}], "lastModified": "<ISO 8601>"}`` (both optional; the time defaults
+to now; ``recipeSetReadableId`` is accepted for ``recipeSetId``) and sets those statuses
+and the order's time directly, all or none, so a test can stage "someone else changed it
+since". It answers the order as ``GET /_sandbox/orders/{po}``
+shows it (every status and time, whatever the switches), 404 for an unknown order, 409
+naming ids the order does not have, 400 for a malformed body.
 
 Order of checks on an ``/api/`` request, as a gateway in front of Spectrum would do them:
 rate limit, then token, then the request itself. Choices where the docs are silent:
@@ -50,7 +67,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from spectrum_tools.sandbox.settings import SandboxSettings
-from spectrum_tools.sandbox.store import SandboxStore
+from spectrum_tools.sandbox.store import SandboxStore, format_timestamp
 from spectrum_tools.sandbox.vendor import (
     BAD_TOKEN_DETAILS,
     RATE_LIMIT_DETAILS,
@@ -66,7 +83,8 @@ from spectrum_tools.sandbox.vendor import (
 __all__ = ["TOKEN_HEADER", "RequestLog", "RequestRecord", "create_app"]
 
 TOKEN_HEADER: Final = "SPECTRUM_API_TOKEN"  # noqa: S105 - a header name, not a secret
-# The search refuses longer windows unless ignoreDateRestriction is true. [doc]
+# The search refuses longer windows unless ignoreDateRestriction is true
+# (docs/spectrum-api.md, Search).
 SEARCH_MAX_WINDOW: Final = timedelta(days=31)
 _MAX_BODY_BYTES: Final = 5_000_000
 
@@ -140,7 +158,8 @@ class _RateLimiter:
             hits.append(now)
             return True
         if len(hits) >= limit:
-            # Spectrum answers 403, not 429, when throttled, and sends no Retry-After. [doc]
+            # Spectrum answers 403, not 429, when throttled, and sends no Retry-After
+            # (docs/spectrum-api.md, Throttle or refused token (403)).
             return False
         hits.append(now)
         return True
@@ -280,11 +299,23 @@ class _Sandbox:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _shown(self, order: OrderJSON) -> OrderJSON:
-        if not self.settings.expose_workflow_status:
-            for item in order["lineItems"]:
-                item.pop("workflowStatus", None)
-        return order
+    def _shown(self, order: OrderJSON) -> dict[str, object]:
+        """Show an order as the switches say: status hidden, alternative field names."""
+        hide = not self.settings.expose_workflow_status
+        alternative = self.settings.alternative_field_names
+        items: list[dict[str, object]] = []
+        for item in order["lineItems"]:
+            shown: dict[str, object] = dict(item)
+            if hide:
+                shown.pop("workflowStatus", None)
+            if alternative:
+                shown = {
+                    ("recipeSetReadableId" if k == "recipeSetId" else k): v
+                    for k, v in shown.items()
+                }
+            items.append(shown)
+        key = "line_items" if alternative else "lineItems"
+        return {"purchaseOrderNumber": order["purchaseOrderNumber"], key: items}
 
     async def get_order(self, request: Request, seen: _Seen) -> Response:
         """Return one order, or 404."""
@@ -293,8 +324,7 @@ class _Sandbox:
         order = self.store.get_order(po)
         if order is None:
             seen.note = "order not found"
-            body = {"purchaseOrderNumber": po, **error_body(f"Unable to find order {po}.")}
-            return JSONResponse(body, status_code=404)
+            return _order_not_found(po)
         seen.count = len(order["lineItems"])
         return JSONResponse(self._shown(order))
 
@@ -308,9 +338,11 @@ class _Sandbox:
         if isinstance(query, str):
             seen.note = f"bad search: {query}"
             return JSONResponse(error_body(query), status_code=400)
-        statuses, start, end = query
-        orders = self.store.search(statuses, start=start, end=end)
+        orders = self.store.search(query.statuses, start=query.start, end=query.end)
         seen.count = len(orders)
+        seen.note = query.describe(len(orders))
+        if query.ignore_date_restriction and self.settings.wide_search_latency_s > 0:
+            await asyncio.sleep(self.settings.wide_search_latency_s)
         return JSONResponse([self._shown(o) for o in orders])
 
     # -- /_sandbox/ ------------------------------------------------------------------------
@@ -340,6 +372,30 @@ class _Sandbox:
                 return JSONResponse(error_body(str(exc)), status_code=400)
         return JSONResponse(self.settings.to_dict())
 
+    async def order_route(self, request: Request) -> Response:
+        """GET: an order with every status and time; PUT: stage statuses and time."""
+        if not self._token_ok(request):
+            return self._auth_failure()
+        po = str(request.path_params["po"])
+        if request.method == "PUT":
+            try:
+                body: object = json.loads(await request.body())
+            except ValueError:
+                body = None
+            stage = _parse_stage(body)
+            if isinstance(stage, str):
+                return JSONResponse(error_body(stage), status_code=400)
+            statuses, modified = stage
+            try:
+                missing = self.store.stage_order(po, statuses, modified=modified)
+            except KeyError:
+                return _order_not_found(po)
+            if missing:
+                answer = {"purchaseOrderNumber": po, **error_body(not_found_details(missing))}
+                return JSONResponse(answer, status_code=409)
+        record = self.store.order_record(po)
+        return _order_not_found(po) if record is None else JSONResponse(record)
+
 
 def _status_answer(po: str, code: int, details: str | None = None) -> StatusAnswer:
     if details is None:
@@ -351,8 +407,14 @@ def _status_answer(po: str, code: int, details: str | None = None) -> StatusAnsw
     }
 
 
+def _order_not_found(po: str) -> JSONResponse:
+    body = {"purchaseOrderNumber": po, **error_body(f"Unable to find order {po}.")}
+    return JSONResponse(body, status_code=404)
+
+
 def _status_error(po: str) -> JSONResponse:
-    # Spectrum answers 500 for "error in the request or inside Spectrum", naming the PO. [doc]
+    # Spectrum answers 500 for a bad request or an inside error, naming the PO
+    # (docs/spectrum-api.md, Status answers).
     return JSONResponse(_status_answer(po, 500), status_code=500)
 
 
@@ -388,10 +450,55 @@ def _parse_time(value: object, name: str) -> datetime | str:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _parse_search(
-    body: object, *, now: datetime
-) -> tuple[list[str], datetime | None, datetime] | str:
-    """Return ``(statuses, start, end)`` of a search body, or why it is refused."""
+@dataclass(frozen=True)
+class _Search:
+    """A search body the sandbox accepted."""
+
+    statuses: list[str]
+    start: datetime
+    end: datetime
+    ignore_date_restriction: bool
+
+    def describe(self, found: int) -> str:
+        """One line for the request log: the window, the statuses asked, what was found."""
+        wide = ", ignoreDateRestriction" if self.ignore_date_restriction else ""
+        return (
+            f"search {format_timestamp(self.start)} to {format_timestamp(self.end)}"
+            f", {len(self.statuses)} status(es){wide}: {found} order(s)"
+        )
+
+
+def _parse_stage(body: object) -> tuple[dict[str, str], datetime | None] | str:
+    """Return ``(recipeSetId -> status, time)`` of a staging body, or why it is refused."""
+    if not isinstance(body, dict):
+        return "Send a JSON object."
+    items = body.get("lineItems", [])
+    if not isinstance(items, list):
+        return "lineItems must be a list."
+    statuses: dict[str, str] = {}
+    for item in items:
+        rid = (
+            item.get("recipeSetId", item.get("recipeSetReadableId"))
+            if isinstance(item, dict)
+            else None
+        )
+        status = item.get("workflowStatus") if isinstance(item, dict) else None
+        if not isinstance(rid, str) or not rid:
+            return "Each line item needs a recipeSetId."
+        if not isinstance(status, str) or status not in WORKFLOW_STATUSES:
+            return f"Line item {rid}: workflowStatus must be one of Spectrum's statuses."
+        statuses[rid] = status
+    raw_time = body.get("lastModified")
+    if raw_time is None:
+        return statuses, None
+    parsed = _parse_time(raw_time, "lastModified")
+    if isinstance(parsed, str):
+        return parsed
+    return statuses, parsed
+
+
+def _parse_search(body: object, *, now: datetime) -> _Search | str:
+    """Return the accepted search, or why it is refused (the ``details`` of a 400)."""
     if not isinstance(body, dict):
         return "Send a JSON object."
     statuses = body.get("workflowStatuses")
@@ -404,13 +511,10 @@ def _parse_search(
     ignore = body.get("ignoreDateRestriction", False)
     if not isinstance(ignore, bool):
         return "ignoreDateRestriction must be true or false."
-    start: datetime | None = None
-    raw_start = body.get("lastModificationStartDate")
-    if raw_start is not None or not ignore:
-        parsed = _parse_time(raw_start, "lastModificationStartDate")
-        if isinstance(parsed, str):
-            return parsed
-        start = parsed
+    # Required, even with ignoreDateRestriction (docs/spectrum-api.md, Search).
+    start = _parse_time(body.get("lastModificationStartDate"), "lastModificationStartDate")
+    if isinstance(start, str):
+        return start
     end = now
     raw_end = body.get("lastModificationEndDate")
     if raw_end is not None:
@@ -418,11 +522,18 @@ def _parse_search(
         if isinstance(parsed, str):
             return parsed
         end = parsed
-    if start is not None and end < start:
+    if end < start:
         return "lastModificationEndDate is before lastModificationStartDate."
-    if start is not None and not ignore and end - start > SEARCH_MAX_WINDOW:
-        return "The date range cannot exceed 31 days unless ignoreDateRestriction is true."
-    return list(statuses), start, end
+    if not ignore and end - start > SEARCH_MAX_WINDOW:
+        return (
+            "The date range cannot exceed 31 days unless ignoreDateRestriction is true"
+            f" (asked for {_days(end - start)} days)."
+        )
+    return _Search(list(dict.fromkeys(statuses)), start, end, ignore)
+
+
+def _days(span: timedelta) -> str:
+    return f"{span.total_seconds() / 86_400:.4g}"
 
 
 def create_app(
@@ -480,7 +591,8 @@ def create_app(
     status = api("order-status", sandbox.update_status)
     routes = [
         Route("/api/order/status", status, methods=["PUT", "POST"]),
-        # A public production client calls the status endpoint with a trailing slash. [client]
+        # A public production client calls the status endpoint with a trailing slash
+        # (docs/spectrum-api.md, Update workflow status).
         Route("/api/order/status/", status, methods=["PUT", "POST"]),
         Route(
             "/api/order/order-number/{po:path}",
@@ -490,6 +602,7 @@ def create_app(
         Route("/api/orders/search", api("orders-search", sandbox.search), methods=["POST"]),
         Route("/_sandbox/requests", sandbox.requests, methods=["GET", "DELETE"]),
         Route("/_sandbox/settings", sandbox.settings_route, methods=["GET", "PUT"]),
+        Route("/_sandbox/orders/{po:path}", sandbox.order_route, methods=["GET", "PUT"]),
     ]
     app = Starlette(routes=routes, max_body_size=_MAX_BODY_BYTES)
     app.router.redirect_slashes = False

@@ -50,8 +50,18 @@ class SandboxSettings:
         403 (what Spectrum is believed to answer for a bad token, the same code as
         throttling) or 401.
     expose_workflow_status
-        When false, line items read back omit ``workflowStatus`` (undocumented field), to
-        test readers that must then report "unknown".
+        When false, line items in ``GET /api/order/order-number/{po}`` and
+        ``POST /api/orders/search`` answers omit ``workflowStatus`` (whether Spectrum sends
+        it is not documented), to test readers that must then report "unknown"
+        (docs/spectrum-api.md, Line-level workflowStatus). Searches still filter on it.
+    alternative_field_names
+        When true, those same answers spell the line-item list ``line_items`` and each
+        line item's readable id ``recipeSetReadableId`` (instead of ``lineItems`` and
+        ``recipeSetId``), as some public client code does (docs/spectrum-api.md,
+        Alternative field names).
+    wide_search_latency_s
+        Extra seconds before answering a search that sets ``ignoreDateRestriction``
+        (Spectrum warns such a search may take over 30 s), added to ``latency_s``.
 
     Raises
     ------
@@ -75,6 +85,8 @@ class SandboxSettings:
     not_found_status: int = 409
     auth_failure_status: int = 403
     expose_workflow_status: bool = True
+    alternative_field_names: bool = False
+    wide_search_latency_s: float = 0.0
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -105,6 +117,12 @@ class SandboxSettings:
             out.append(f"auth_failure_status must be 401 or 403, got {self.auth_failure_status!r}")
         if not isinstance(self.expose_workflow_status, bool):
             out.append("expose_workflow_status must be true or false")
+        if not isinstance(self.alternative_field_names, bool):
+            out.append("alternative_field_names must be true or false")
+        if not _is_number(self.wide_search_latency_s) or self.wide_search_latency_s < 0:
+            out.append(
+                f"wide_search_latency_s must be a number >= 0, got {self.wide_search_latency_s!r}"
+            )
         return out
 
     def update(self, changes: Mapping[str, object]) -> None:

@@ -1,9 +1,15 @@
 """The sandbox's order state in one SQLite file. Touches that file (and its WAL side files).
 
-Two tables: ``orders`` (one row per purchase order number) and ``line_items`` (integer
-``id``, readable ``recipe_set_id``, ``workflow_status``, ``last_modified`` as a fixed-width
-UTC ISO 8601 text, so text order is time order). The database runs in WAL mode, so another
-process (or the ``sqlite3`` shell) can read it while the sandbox writes.
+Two tables: ``orders`` (one row per purchase order number, with the order's
+``last_modified``) and ``line_items`` (integer ``id``, readable ``recipe_set_id``,
+``workflow_status``, ``last_modified``). Times are fixed-width UTC ISO 8601 text, so text
+order is time order. The database runs in WAL mode, so another process (or the ``sqlite3``
+shell) can read it while the sandbox writes.
+
+The order's last-modification time is what ``POST /api/orders/search`` filters on
+(docs/spectrum-api.md, "How the sandbox plays reads"): an accepted status update sets it to
+now; seeding sets it to the newest of the order's line items' times, and a seeded line item
+without a time gets a deterministic age (:func:`seed_age`) so that search windows matter.
 
 Thread safety: one connection, opened with ``check_same_thread=False`` and guarded by a lock.
 The server's event-loop thread and a test's own thread may both call the store; every method
@@ -13,13 +19,14 @@ lock to matter.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -29,7 +36,7 @@ from spectrum_tools.errors import SpreadsheetError
 from spectrum_tools.sandbox.vendor import WORKFLOW_STATUSES, LineItemJSON, OrderJSON
 from spectrum_tools.sheets import check_workbook_archive
 
-__all__ = ["ORDER_FILE_COLUMNS", "SandboxStore", "format_timestamp"]
+__all__ = ["ORDER_FILE_COLUMNS", "SandboxStore", "format_timestamp", "seed_age"]
 
 # Columns of an order file (``sample_data/spectrum_orders.csv``); the last two are optional.
 ORDER_FILE_COLUMNS: Final = (
@@ -43,7 +50,8 @@ _REQUIRED: Final = ORDER_FILE_COLUMNS[:3]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS orders (
-    purchase_order_number TEXT PRIMARY KEY
+    purchase_order_number TEXT PRIMARY KEY,
+    last_modified TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS line_items (
     id INTEGER PRIMARY KEY,
@@ -56,6 +64,20 @@ CREATE TABLE IF NOT EXISTS line_items (
 );
 CREATE INDEX IF NOT EXISTS line_items_by_modified ON line_items (last_modified);
 """
+# A store written before orders had a time gets the column, filled from its line items.
+_MIGRATE_ORDER_TIME: Final = """
+ALTER TABLE orders ADD COLUMN last_modified TEXT NOT NULL DEFAULT '';
+UPDATE orders SET last_modified = COALESCE(
+    (SELECT MAX(l.last_modified) FROM line_items AS l
+     WHERE l.purchase_order_number = orders.purchase_order_number), '');
+"""
+_ORDER_TIME_INDEX: Final = "CREATE INDEX IF NOT EXISTS orders_by_modified ON orders (last_modified)"
+
+# Seeded ages (see seed_age): most orders within the toolkit's default look-back of about
+# three months, one in _OLD_ONE_IN beyond it.
+_RECENT_AGES: Final = (timedelta(days=1), timedelta(days=85))
+_OLD_AGES: Final = (timedelta(days=100), timedelta(days=200))
+_OLD_ONE_IN: Final = 20
 
 
 class _SeedRow(NamedTuple):
@@ -81,6 +103,26 @@ def format_timestamp(moment: datetime) -> str:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def seed_age(purchase_order_number: str) -> timedelta:
+    """Return how long before seeding an order without a ``lastModified`` was last modified.
+
+    A function of the purchase order number alone, so every seeding of the same orders
+    spreads them the same way: about nineteen orders in twenty get 1 to 85 days, the rest
+    100 to 200 days (beyond a look-back of about three months). Whole seconds.
+
+    Examples
+    --------
+    >>> seed_age("HA-US-DEV00011101") == seed_age("HA-US-DEV00011101")
+    True
+    >>> timedelta(days=1) <= seed_age("HA-US-DEV00011101") <= timedelta(days=200)
+    True
+    """
+    digest = hashlib.sha256(purchase_order_number.encode("utf-8")).digest()
+    low, high = _OLD_AGES if digest[0] % _OLD_ONE_IN == 0 else _RECENT_AGES
+    fraction = int.from_bytes(digest[1:9], "big") / 2**64
+    return timedelta(seconds=round((low + (high - low) * fraction).total_seconds()))
 
 
 class SandboxStore:
@@ -120,6 +162,10 @@ class SandboxStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
+        columns = {str(row[1]) for row in self._conn.execute("PRAGMA table_info(orders)")}
+        if "last_modified" not in columns:
+            self._conn.executescript(f"BEGIN; {_MIGRATE_ORDER_TIME} COMMIT;")
+        self._conn.execute(_ORDER_TIME_INDEX)
 
     @property
     def path(self) -> Path:
@@ -182,8 +228,10 @@ class SandboxStore:
         rows
             Mappings with ``purchaseOrderNumber``, ``recipeSetId``, ``workflowStatus`` and
             optionally ``lineItemId`` (integer; assigned when blank) and ``lastModified``
-            (ISO 8601; now when blank). A line item already in the store (same PO and
-            ``recipeSetId``) gets the row's status and time; it keeps its ``id``.
+            (ISO 8601; when blank, :func:`seed_age` of the PO before now). A line item
+            already in the store (same PO and ``recipeSetId``) gets the row's status and
+            time; it keeps its ``id``. Each order seeded gets, as its own last-modification
+            time, the newest time of its line items.
         replace
             Empty the store first (in the same transaction).
 
@@ -226,7 +274,7 @@ class SandboxStore:
                 )
             seen[key] = number
             parsed.append(item)
-        now = format_timestamp(self._clock())
+        now = self._clock()
         with self._transaction() as conn:
             if replace:
                 conn.execute("DELETE FROM line_items")
@@ -247,7 +295,7 @@ class SandboxStore:
                             item.po,
                             item.recipe_set_id,
                             item.status,
-                            item.modified or now,
+                            item.modified or format_timestamp(now - seed_age(item.po)),
                         ),
                     )
                 except sqlite3.IntegrityError as exc:
@@ -256,6 +304,12 @@ class SandboxStore:
                         file=file,
                         row=seen[(item.po, item.recipe_set_id)],
                     ) from exc
+            conn.executemany(
+                "UPDATE orders SET last_modified = (SELECT MAX(l.last_modified)"
+                " FROM line_items AS l WHERE l.purchase_order_number = ?)"
+                " WHERE purchase_order_number = ?",
+                [(po, po) for po in dict.fromkeys(item.po for item in parsed)],
+            )
         return len(parsed)
 
     def load_orders(
@@ -380,6 +434,47 @@ class SandboxStore:
             )
         return None if row is None else str(row[0])
 
+    def order_last_modified(self, po: str) -> str | None:
+        """Return an order's last-modification time (UTC ISO 8601), or ``None`` if absent.
+
+        This is the time ``POST /api/orders/search`` filters on.
+        """
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT last_modified FROM orders WHERE purchase_order_number = ?", (po,))
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    def order_record(self, po: str) -> dict[str, object] | None:
+        """Return an order with every status and time, for tests; ``None`` if absent.
+
+        Returns
+        -------
+        dict or None
+            ``{"purchaseOrderNumber", "lastModified", "lineItems": [{"id", "recipeSetId",
+            "workflowStatus", "lastModified"}, ...]}``, line items in ``id`` order. This is
+            the sandbox's own view (``GET /_sandbox/orders/{po}``), not an answer Spectrum
+            gives: no switch hides or renames anything here.
+        """
+        with self._lock:
+            conn = self._connection()
+            order = conn.execute(
+                "SELECT last_modified FROM orders WHERE purchase_order_number = ?", (po,)
+            ).fetchone()
+            if order is None:
+                return None
+            items = [
+                {"id": int(i), "recipeSetId": r, "workflowStatus": s, "lastModified": t}
+                for i, r, s, t in conn.execute(
+                    "SELECT id, recipe_set_id, workflow_status, last_modified FROM line_items"
+                    " WHERE purchase_order_number = ? ORDER BY id",
+                    (po,),
+                )
+            ]
+        return {"purchaseOrderNumber": po, "lastModified": str(order[0]), "lineItems": items}
+
     def search(
         self,
         workflow_statuses: Collection[str],
@@ -392,9 +487,11 @@ class SandboxStore:
         Parameters
         ----------
         workflow_statuses
-            Statuses to match.
+            Statuses to match. The filter is per order: an order matches when *any* of its
+            line items holds one of them.
         start, end
-            Inclusive bounds on a line item's last modification; ``None`` is unbounded.
+            Inclusive bounds on the *order's* last-modification time
+            (:meth:`order_last_modified`); ``None`` is unbounded.
 
         Returns
         -------
@@ -407,20 +504,26 @@ class SandboxStore:
         low = format_timestamp(start) if start is not None else ""
         high = format_timestamp(end) if end is not None else "~"  # "~" sorts after digits
         marks = ", ".join("?" * len(statuses))
+        query = (
+            "SELECT l.purchase_order_number, l.id, l.recipe_set_id, l.workflow_status"  # noqa: S608 - only "?" marks
+            " FROM line_items AS l JOIN orders AS o"
+            " ON o.purchase_order_number = l.purchase_order_number"
+            " WHERE o.last_modified >= ? AND o.last_modified <= ? AND EXISTS ("
+            " SELECT 1 FROM line_items AS m"
+            " WHERE m.purchase_order_number = o.purchase_order_number"
+            f" AND m.workflow_status IN ({marks}))"
+            " ORDER BY l.purchase_order_number, l.id"
+        )
+        orders: dict[str, OrderJSON] = {}
         with self._lock:
-            conn = self._connection()
-            pos = [
-                str(po)
-                for (po,) in conn.execute(
-                    "SELECT DISTINCT purchase_order_number FROM line_items"  # noqa: S608 - only "?" marks
-                    f" WHERE workflow_status IN ({marks})"
-                    " AND last_modified >= ? AND last_modified <= ?"
-                    " ORDER BY purchase_order_number",
-                    (*statuses, low, high),
+            for po, i, r, s in self._connection().execute(query, (low, high, *statuses)):
+                order = orders.setdefault(
+                    str(po), {"purchaseOrderNumber": str(po), "lineItems": []}
                 )
-            ]
-            found = [self._get_order(conn, po) for po in pos]
-        return [order for order in found if order is not None]
+                order["lineItems"].append(
+                    {"id": int(i), "recipeSetId": r, "workflowStatus": s, "skuQuantities": []}
+                )
+        return list(orders.values())
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -440,6 +543,8 @@ class SandboxStore:
         list of str
             The ids not found on that order (all of them when the order does not exist),
             each once, in request order. When it is not empty nothing was changed.
+            Otherwise the updated line items and the order get the clock's time as their
+            last modification, even where the status was already the one asked for.
 
         Raises
         ------
@@ -465,6 +570,73 @@ class SandboxStore:
                 "UPDATE line_items SET workflow_status = ?, last_modified = ?"
                 " WHERE purchase_order_number = ? AND recipe_set_id = ?",
                 [(status, now, po, rid) for rid, status in wanted],
+            )
+            conn.execute(
+                "UPDATE orders SET last_modified = ? WHERE purchase_order_number = ?", (now, po)
+            )
+        return []
+
+    def stage_order(
+        self,
+        po: str,
+        statuses: Mapping[str, str],
+        *,
+        modified: datetime | None = None,
+    ) -> list[str]:
+        """Set line items' statuses and the order's time directly, all or none (tests only).
+
+        This is how a test stages "someone else changed it since": unlike a status update
+        it can put any time on the order, in the past or the future.
+
+        Parameters
+        ----------
+        po
+            Purchase order number, matched exactly.
+        statuses
+            ``recipeSetId`` -> new ``workflowStatus``; may be empty to move only the time.
+        modified
+            The time to record on those line items and on the order (naive means UTC);
+            the clock's now when omitted.
+
+        Returns
+        -------
+        list of str
+            The ids not on that order, in the mapping's order. When it is not empty,
+            nothing was changed.
+
+        Raises
+        ------
+        KeyError
+            When the order does not exist.
+        ValueError
+            When a status is not one of Spectrum's; nothing is changed.
+        """
+        bad = sorted({s for s in statuses.values() if s not in WORKFLOW_STATUSES})
+        if bad:
+            raise ValueError(f"unknown workflow status(es): {', '.join(bad)}")
+        stamp = format_timestamp(modified if modified is not None else self._clock())
+        with self._transaction() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM orders WHERE purchase_order_number = ?", (po,)
+            ).fetchone()
+            if known is None:
+                raise KeyError(po)
+            present = {
+                str(r)
+                for (r,) in conn.execute(
+                    "SELECT recipe_set_id FROM line_items WHERE purchase_order_number = ?", (po,)
+                )
+            }
+            missing = [r for r in statuses if r not in present]
+            if missing:
+                return missing
+            conn.executemany(
+                "UPDATE line_items SET workflow_status = ?, last_modified = ?"
+                " WHERE purchase_order_number = ? AND recipe_set_id = ?",
+                [(status, stamp, po, rid) for rid, status in statuses.items()],
+            )
+            conn.execute(
+                "UPDATE orders SET last_modified = ? WHERE purchase_order_number = ?", (stamp, po)
             )
         return []
 

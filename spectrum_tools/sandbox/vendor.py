@@ -1,8 +1,8 @@
 """What the sandbox says as Spectrum: its status vocabulary, JSON shapes and exact texts. Pure.
 
-Everything here is copied from the API contract (``/work/shared/spectrum-api.md``, which
-quotes Spectrum's integration docs). The strings are data: clients parse them, so they must
-match the docs character for character.
+Everything here follows the API contract in ``docs/spectrum-api.md`` (sections "Workflow
+statuses", "Status answers", "Not found: 404 and 409" and "Missing-id parsing"). The strings
+are data: clients parse them, so they must match Spectrum's texts character for character.
 
 The sandbox deliberately keeps its *own* copy of the workflow-status vocabulary instead of
 importing :mod:`spectrum_tools.statuses`: it plays the vendor, and a vendor that shared the
@@ -29,7 +29,8 @@ __all__ = [
     "updated_details",
 ]
 
-# The eight statuses of the docs, plus the two the newest revision adds. [doc]
+# The eight documented statuses, plus the two the newest revision adds
+# (docs/spectrum-api.md, Workflow statuses).
 WORKFLOW_STATUSES: Final = frozenset(
     {
         "not-started",
@@ -86,7 +87,7 @@ class ErrorBody(TypedDict):
 
 def _join(ids: Iterable[str]) -> str:
     # How several ids are joined is undocumented (every example has one id): the sandbox
-    # uses ", " and a final ".", the form the contract tells clients to parse. [guess]
+    # uses ", " and a final "." (docs/spectrum-api.md, Missing-id parsing). [assumption]
     return ", ".join(ids) + "."
 
 
