@@ -13,7 +13,6 @@ as thread-safe), unless a session is injected, which is then the caller's to sha
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import threading
@@ -28,12 +27,12 @@ from requests.adapters import HTTPAdapter
 
 from spectrum_tools.errors import (
     ConfigError,
-    InsecureURLError,
     TransportError,
     UnexpectedResponseError,
     error_for_status,
 )
 from spectrum_tools.schema import StatusUpdate
+from spectrum_tools.urls import check_base_url, parse_base_url
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -92,63 +91,6 @@ class StatusReply:
     elapsed_s: float
 
 
-def check_base_url(url: str) -> str:
-    """Validate a Spectrum base URL and return it without a trailing slash.
-
-    ``https://`` is required, except plain ``http://`` to a loopback host (the sandbox):
-    the token header would otherwise cross the network in clear text.
-
-    Raises
-    ------
-    ConfigError
-        Not an http(s) URL, or it carries credentials, a query or a fragment.
-    InsecureURLError
-        ``http://`` to a host that is not loopback.
-
-    Examples
-    --------
-    >>> check_base_url("https://spectrum.example.com/")
-    'https://spectrum.example.com'
-    >>> check_base_url("http://127.0.0.1:8765")
-    'http://127.0.0.1:8765'
-    >>> check_base_url("http://localhost.evil.com")
-    Traceback (most recent call last):
-    ...
-    spectrum_tools.errors.InsecureURLError: refusing plain http:// to localhost.evil.com: ...
-    """
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        _ = parts.port
-    except ValueError:
-        raise ConfigError(f"not a valid URL: {text!r}") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(
-            f"the base URL must look like https://host (got {text!r}); "
-            "it is the environment's host, e.g. https://your-spectrum-host"
-        )
-    if parts.username or parts.password:
-        raise ConfigError("the base URL must not contain credentials; use SPECTRUM_API_TOKEN")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"the base URL must not have a query or fragment: {text!r}")
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise InsecureURLError(
-            f"refusing plain http:// to {host}: the token would travel unencrypted; "
-            "use https:// (plain http is only allowed to this machine, e.g. the sandbox)"
-        )
-    return text.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_missing_ids(details: str, sent: Iterable[str]) -> tuple[str, ...]:
     """Extract the line-item ids a 404/409 answer says are missing.
 
@@ -181,7 +123,9 @@ class SpectrumClient:
     Parameters
     ----------
     base_url
-        The environment, e.g. ``https://your-spectrum-host``. Default: ``SPECTRUM_BASE_URL``.
+        The environment, e.g. ``https://your-spectrum-host`` (a path is kept, for gateways).
+        Default: ``SPECTRUM_BASE_URL``. Parsed and normalised by
+        :func:`spectrum_tools.urls.parse_base_url`.
     token
         The API token. Default: ``SPECTRUM_API_TOKEN``. Never shown in reprs, logs or errors.
     timeout
@@ -195,7 +139,8 @@ class SpectrumClient:
     Raises
     ------
     ConfigError
-        No base URL or no token was given or found in the environment.
+        No base URL or no token was given or found in the environment; the base URL is
+        not usable (its message never repeats user info or a query).
     InsecureURLError
         Plain ``http://`` to a host that is not loopback.
 
@@ -220,7 +165,8 @@ class SpectrumClient:
         url = base_url if base_url is not None else os.environ.get("SPECTRUM_BASE_URL", "")
         if not url:
             raise ConfigError("no Spectrum base URL: pass base_url= or set SPECTRUM_BASE_URL")
-        self._base_url = check_base_url(url)
+        self._url = parse_base_url(url)
+        self._base_url = self._url.url
         secret = token if token is not None else os.environ.get("SPECTRUM_API_TOKEN", "")
         if not secret.strip():
             raise ConfigError("no API token: pass token= or set SPECTRUM_API_TOKEN")
@@ -244,8 +190,22 @@ class SpectrumClient:
 
     @property
     def host(self) -> str:
-        """The environment's host name, as recorded in journals and reports."""
-        return urlsplit(self._base_url).netloc
+        """The environment's host (``host`` or ``host:port``, lower-case), for display.
+
+        Not an identity: two environments behind one gateway share a host. Match runs to
+        an environment with :attr:`environment_key`.
+        """
+        return self._url.netloc
+
+    @property
+    def environment_key(self) -> str:
+        """The environment's identity: its normalised base URL, path included.
+
+        Scheme and host lower-case, default port dropped, no trailing slash (see
+        :func:`spectrum_tools.urls.environment_key`): one environment written two ways
+        has one key, and ``https://gw/staging`` and ``https://gw/prod`` have two.
+        """
+        return self._url.url
 
     # ------------------------------------------------------------------ endpoints
 
