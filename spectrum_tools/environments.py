@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from spectrum_tools.client import check_base_url
 from spectrum_tools.errors import ConfigError
+from spectrum_tools.urls import check_base_url, parse_base_url
 
 __all__ = [
     "DEFAULT_ENVIRONMENTS_FILE",
@@ -129,7 +129,7 @@ def custom_environment(base_url: str) -> Environment:
     Raises
     ------
     ConfigError
-        The URL is not usable (see :func:`~spectrum_tools.client.check_base_url`).
+        The URL is not usable (see :func:`~spectrum_tools.urls.parse_base_url`).
 
     Examples
     --------
@@ -137,8 +137,8 @@ def custom_environment(base_url: str) -> Environment:
     >>> env.name, env.base_url, env.production
     ('spectrum.example.com', 'https://spectrum.example.com', True)
     """
-    url = check_base_url(base_url)
-    return Environment(urlsplit(url).netloc, url, production=True, description="custom URL")
+    url = parse_base_url(base_url)
+    return Environment(url.netloc, url.url, production=True, description="custom URL")
 
 
 def environments_file(

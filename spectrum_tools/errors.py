@@ -9,7 +9,8 @@ caller can catch the whole family at once. Leaves also inherit the matching buil
     │   └── ColumnError                    a needed column is missing or ambiguous
     ├── ConfigError (ValueError)           bad arguments, URL or environment settings
     │   └── InsecureURLError               plain http:// to a host that is not loopback
-    ├── TransportError (ConnectionError)   no HTTP answer: refused, reset, timed out
+    ├── TransportError (ConnectionError)   no usable HTTP answer: refused, reset, timed out,
+    │                                      over the deadline or the size cap
     ├── APIError                           Spectrum answered with an error status
     │   ├── NotFoundError                  404 / 409: line items not found (per order)
     │   ├── ServerError                    5xx: retry-safe, a status PUT is idempotent
@@ -29,6 +30,7 @@ code, the purchase order number and Spectrum's ``details`` text only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -109,7 +111,8 @@ class InsecureURLError(ConfigError):
 
 
 class TransportError(SpectrumError, ConnectionError):
-    """No HTTP answer arrived: connection refused or reset, timeout, truncated response."""
+    """No usable HTTP answer: connection refused or reset, timeout, truncated response, or
+    an answer over the request's deadline or size cap. Retry-safe for a status PUT."""
 
     def __init__(self, message: str, *, purchase_order: str | None = None) -> None:
         self.purchase_order = purchase_order
@@ -147,7 +150,28 @@ class APIError(SpectrumError):
 
 
 class NotFoundError(APIError):
-    """404 or 409: one or more line items were not found; nothing in the order changed."""
+    """404 or 409: one or more line items were not found; nothing in the order changed.
+
+    Attributes
+    ----------
+    missing_ids
+        The sent line-item ids the answer names as not found, in sent order, parsed from
+        the *whole* ``details`` text before it was cut (``details`` itself is bounded).
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        details: str = "",
+        *,
+        purchase_order: str | None = None,
+        retry_after: float | None = None,
+        missing_ids: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            status_code, details, purchase_order=purchase_order, retry_after=retry_after
+        )
+        self.missing_ids: tuple[str, ...] = tuple(missing_ids)
 
 
 class ServerError(APIError):
