@@ -45,6 +45,7 @@ from spectrum_tools.errors import (
     SpectrumError,
 )
 from spectrum_tools.readback.answers import (
+    MAX_WINDOW,
     OrderState,
     answer_order_number,
     parse_order,
@@ -108,6 +109,7 @@ def read_orders(
     *,
     options: SendOptions | None = None,
     look_back: timedelta = DEFAULT_LOOK_BACK,
+    window: timedelta = MAX_WINDOW,
     search: bool = True,
     progress: bool = True,
     stop: threading.Event | None = None,
@@ -125,6 +127,8 @@ def read_orders(
         Pace, workers and retries (each endpoint gets the pace on its own).
     look_back
         How far back the searches reach; orders modified earlier are read one by one.
+    window
+        The span of one search (Spectrum allows 31 days at most).
     search
         False reads every order with a GET (what reconciliation did before bulk reads).
     progress
@@ -153,7 +157,7 @@ def read_orders(
     stopped: RunStop | None = None
     if search and wanted:
         search_run: PacedRun[None] = PacedRun(client, opts, READ_RUN, stop=stop)
-        found, note = _search(search_run, set(wanted), look_back, clock, progress)
+        found, note = _search(search_run, set(wanted), look_back, window, clock, progress)
         searches, stopped = search_run.requests, search_run.stopped
         if note:
             notes.append(note)
@@ -216,12 +220,13 @@ def _search(
     run: PacedRun[None],
     wanted: set[str],
     look_back: timedelta,
+    window: timedelta,
     clock: Callable[[], datetime],
     progress: bool,
 ) -> tuple[dict[str, OrderState], str]:
     """Search window after window, newest first, until every order is seen."""
     found: dict[str, OrderState] = {}
-    windows = search_windows(clock(), look_back)
+    windows = search_windows(clock(), look_back, window)
     bar = ProgressBar(len(windows), "Searching") if progress else None
     statuses = [s.value for s in WorkflowStatus]
     note = ""
