@@ -28,8 +28,7 @@ not a list makes that order an ``error``, not a crash.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Final
@@ -38,24 +37,11 @@ import pandas as pd
 
 from spectrum_tools.charts import add_bar_chart
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.engine import (
-    Attempts,
-    PacedRun,
-    ProgressBar,
-    RunKind,
-    SendOptions,
-    Stopped,
-    error_text,
-)
-from spectrum_tools.errors import (
-    AuthenticationError,
-    ConfigError,
-    ForbiddenError,
-    NotFoundError,
-    RunStoppedError,
-    SpectrumError,
-)
+from spectrum_tools.engine import SendOptions
+from spectrum_tools.errors import ConfigError, RunStoppedError
 from spectrum_tools.journal import Journal
+from spectrum_tools.readback import OrderState, Seen, current_frame, read_orders
+from spectrum_tools.readback.changes import CURRENT_STATUS, READ_NOTE, SEEN
 from spectrum_tools.schema import DETAILS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.sheets import read_updates, write_workbook
 from spectrum_tools.statuses import normalise_status
@@ -106,20 +92,6 @@ class State(StrEnum):
 
 
 Source = str | Path | IO[bytes] | pd.DataFrame
-READ_RUN: Final = RunKind(
-    noun="reads", left="orders not read are reported as error", then="reconcile again"
-)
-_NOT_READ: Final = "not read: the reconciliation stopped before it"
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """What one order's read-back says: line-item id -> status (``None``: no status given)."""
-
-    statuses: Mapping[str, str | None] = field(default_factory=dict)
-    error: str = ""  # the order could not be read
-    missing: str = ""  # the order is not in Spectrum: why we think so
-    notes: Mapping[str, str] = field(default_factory=dict)  # per line item: odd answers
 
 
 # --------------------------------------------------------------------------- public
@@ -131,6 +103,7 @@ def reconcile(
     options: SendOptions | None = None,
     *,
     sheet: str | None = None,
+    bulk: bool = True,
     progress: bool = True,
     stop: threading.Event | None = None,
     **pace: Any,
@@ -147,9 +120,13 @@ def reconcile(
     sheet
         Workbook sheet, as for :func:`~spectrum_tools.read_updates`.
     options
-        Pace, concurrency and retries of the reads, as for sends (one GET per order;
-        Spectrum's documented safe pace is 100 per minute). Its fields may also be given
-        as keywords (``max_per_minute=60, workers=2, max_attempts=4``), not both.
+        Pace, concurrency and retries of the reads, as for sends (Spectrum's documented
+        safe pace is 100 per minute per endpoint). Its fields may also be given as
+        keywords (``max_per_minute=60, workers=2, max_attempts=4``), not both.
+    bulk
+        Read through a few searches first, then one GET per order no search window
+        covered (see :func:`~spectrum_tools.readback.read_orders`); False reads every
+        order with its own GET.
     progress
         Show a progress bar with ETA.
     stop
@@ -161,7 +138,8 @@ def reconcile(
     pandas.DataFrame
         One row per sheet row, in sheet order: ``purchaseOrderNumber,
         recipeSetReadableId, wanted_status, spectrum_status, state, details, source_row``.
-        ``attrs`` holds ``host``, ``requests`` (GETs sent), ``stopped`` (None, or why),
+        ``attrs`` holds ``host``, ``requests`` (``searches`` + ``gets`` sent), ``notes``
+        (said once, e.g. that answers carry no statuses), ``stopped`` (None, or why),
         ``stop_reason`` and ``slowdowns`` / ``speedups`` (how often the pace was cut after
         a 403 throttle, and earned back a step).
 
@@ -191,16 +169,21 @@ def reconcile(
     rows = _validated(source, sheet)
     valid = rows[VALID].to_numpy(bool)
     orders = list(dict.fromkeys(rows.loc[valid, PO].tolist()))
-    run: PacedRun[_Reading] = PacedRun(client, options, READ_RUN, stop=stop)
-    frame = _compare(rows, _read_orders(run, orders, progress=progress))
-    stopped = run.stopped
+    reading = read_orders(
+        orders, client, options=options, search=bulk, progress=progress, stop=stop
+    )
+    frame = _compare(rows, reading.states)
+    stopped = reading.stopped
     frame.attrs.update(
         host=client.host,
-        requests=run.requests,
+        requests=reading.requests,
+        searches=reading.searches,
+        gets=reading.gets,
+        notes=list(reading.notes),
         stopped=stopped.message if stopped is not None else None,
         stop_reason=stopped.reason if stopped is not None else None,
-        slowdowns=run.pacer.slowdowns,
-        speedups=run.pacer.speedups,
+        slowdowns=reading.slowdowns,
+        speedups=reading.speedups,
     )
     if stopped is not None and not stopped.graceful:
         raise RunStoppedError(stopped.message, results=frame)
@@ -325,128 +308,59 @@ def _validated(source: Source, sheet: str | None) -> pd.DataFrame:
     return validate_updates(rows)
 
 
-def _read_orders(
-    run: PacedRun[_Reading], orders: Sequence[str], *, progress: bool
-) -> dict[str, _Reading]:
-    """Read every order back on the paced runner; one reading per order."""
-    bar = ProgressBar(len(orders), "Reading back") if progress and orders else None
-
-    def work(index: int) -> _Reading:
-        try:
-            return _read_one(run, orders[index])
-        except Exception as exc:  # one odd answer must not kill a worker
-            # e.g. RecursionError from a deeply nested JSON body: the order is an
-            # error, and this worker goes on with the next order.
-            return _Reading(error=f"could not read the order: {type(exc).__name__}")
-
-    try:
-        done = run.run(
-            len(orders),
-            work,
-            name="spectrum-reader",
-            done=(lambda _i, _r: bar.advance()) if bar is not None else None,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    return {
-        po: reading if reading is not None else _Reading(error=_NOT_READ)
-        for po, reading in zip(orders, done, strict=True)
-    }
-
-
-def _read_one(run: PacedRun[_Reading], po: str) -> _Reading:
-    """Read one order with retries, and turn the answer (or the failure) into a reading."""
-    tries = Attempts()
-    client = run.client
-    try:
-        order = run.call(lambda: client.get_order(po), tries, answer=lambda _order: (200, ""))
-    except Stopped:
-        return _Reading(error=_NOT_READ)
-    except NotFoundError as exc:
-        return _Reading(missing=f"Spectrum does not know this order (HTTP {exc.status_code})")
-    except (ForbiddenError, AuthenticationError) as exc:
-        if isinstance(exc, AuthenticationError) or not run.has_succeeded:
-            run.refuse(exc.status_code)
-            return _Reading(error=f"not read: HTTP {exc.status_code} ({exc.details})")
-        return _Reading(error=f"still throttled (HTTP 403) after {tries.throttled} tries")
-    except SpectrumError as exc:
-        n = tries.total
-        return _Reading(error=f"could not read the order after {n} attempt(s): {error_text(exc)}")
-    return _parse_order(po, order)
-
-
-def _parse_order(po: str, order: Mapping[str, Any]) -> _Reading:
-    """Read an order answer defensively: line-item id -> status (``None`` when absent)."""
-    named = order.get("purchaseOrderNumber")
-    if isinstance(named, str) and named.strip() and named != po:
-        return _Reading(error=f"Spectrum answered with another order ({named!r})")
-    items = order.get("lineItems")
-    if not isinstance(items, list):
-        return _Reading(error="the answer has no lineItems list; cannot compare this order")
-    statuses: dict[str, str | None] = {}
-    notes: dict[str, str] = {}
-    for item in items:
-        if not isinstance(item, Mapping):
-            continue
-        raw_id = item.get("recipeSetReadableId", item.get("recipeSetId"))
-        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
-            continue
-        line_id = str(raw_id)
-        raw_status = item.get(STATUS)
-        status = raw_status.strip() if isinstance(raw_status, str) and raw_status.strip() else None
-        if raw_status is not None and status is None:
-            notes[line_id] = f"Spectrum's workflowStatus for it is not text: {raw_status!r}"
-        if line_id in statuses and statuses[line_id] != status:
-            notes[line_id] = "Spectrum lists this line item twice, with different statuses"
-            statuses[line_id] = None
-            continue
-        statuses.setdefault(line_id, status)
-    return _Reading(statuses=statuses, notes=notes)
-
-
 # --------------------------------------------------------------------------- comparing
 
 
-def _compare(rows: pd.DataFrame, readings: Mapping[str, _Reading]) -> pd.DataFrame:
+def _compare(rows: pd.DataFrame, states: Mapping[str, OrderState]) -> pd.DataFrame:
     """One reconciliation row per sheet row. Pure."""
-    out: list[tuple[str, str, str, str, str, str, int]] = []
-    for po, line_id, wanted, row, valid, problem in zip(
-        rows[PO].tolist(),
-        rows[LINE_ID].tolist(),
-        rows[STATUS].tolist(),
-        rows[SOURCE_ROW].tolist(),
-        rows[VALID].tolist(),
-        rows[PROBLEM].tolist(),
-        strict=True,
-    ):
-        if not valid:
-            out.append((po, line_id, wanted, "", State.INVALID.value, problem, int(row)))
-            continue
-        state, have, details = _judge(line_id, wanted, readings[po])
-        out.append((po, line_id, wanted, have, state.value, details, int(row)))
-    frame = pd.DataFrame(out, columns=list(RECONCILE_COLUMNS), dtype=object)
-    frame[SOURCE_ROW] = frame[SOURCE_ROW].astype("int64")
+    valid = rows[VALID].to_numpy(bool)
+    current = current_frame(rows.loc[valid, [PO, LINE_ID]], states)
+    frame = pd.DataFrame(
+        {
+            PO: rows[PO].to_numpy(object),
+            LINE_ID: rows[LINE_ID].to_numpy(object),
+            WANTED_STATUS: rows[STATUS].to_numpy(object),
+            SPECTRUM_STATUS: "",
+            STATE: State.INVALID.value,
+            DETAILS: rows[PROBLEM].to_numpy(object),
+            SOURCE_ROW: rows[SOURCE_ROW].to_numpy("int64"),
+        }
+    )
+    wanted = frame.loc[valid, WANTED_STATUS].tolist()
+    judged = [
+        _judge(w, have, seen, note)
+        for w, have, seen, note in zip(
+            wanted,
+            current[CURRENT_STATUS].tolist(),
+            current[SEEN].tolist(),
+            current[READ_NOTE].tolist(),
+            strict=True,
+        )
+    ]
+    if judged:
+        states_, haves, details = zip(*judged, strict=True)
+        frame.loc[valid, STATE] = list(states_)
+        frame.loc[valid, SPECTRUM_STATUS] = list(haves)
+        frame.loc[valid, DETAILS] = list(details)
+    frame = frame.astype({c: object for c in RECONCILE_COLUMNS if c != SOURCE_ROW})
     return frame.sort_values(SOURCE_ROW, kind="stable").reset_index(drop=True)
 
 
-def _judge(line_id: str, wanted: str, reading: _Reading) -> tuple[State, str, str]:
-    if reading.error:
-        return State.ERROR, "", reading.error
-    if reading.missing:
-        return State.MISSING, "", reading.missing
-    if line_id not in reading.statuses:
-        hint = next((i for i in reading.statuses if i.casefold() == line_id.casefold()), None)
-        near = f"; Spectrum has {hint!r} (different case)" if hint else ""
-        return State.MISSING, "", f"the order has no line item {line_id}{near}"
-    have = reading.statuses[line_id]
-    note = reading.notes.get(line_id, "")
-    if have is None:
-        return State.UNKNOWN, "", note or "Spectrum's answer carries no workflowStatus for it"
-    ours, theirs = normalise_status(wanted), normalise_status(have)
-    if theirs is not None and ours == theirs:
-        return State.MATCH, have, note
-    return State.DIFFERS, have, f"the sheet wants {wanted}, Spectrum has {have}"
+_STATE_OF: Final = {
+    Seen.NO_STATUS.value: State.UNKNOWN,
+    Seen.NO_LINE.value: State.MISSING,
+    Seen.NO_ORDER.value: State.MISSING,
+    Seen.UNREAD.value: State.ERROR,
+}
+
+
+def _judge(wanted: str, have: str, seen: str, note: str) -> tuple[str, str, str]:
+    """(state, Spectrum's status, details) of one valid row, from what the read saw."""
+    if seen != Seen.STATUS.value:
+        return _STATE_OF[seen].value, "", note
+    if normalise_status(have) == normalise_status(wanted):
+        return State.MATCH.value, have, note
+    return State.DIFFERS.value, have, f"the sheet wants {wanted}, Spectrum has {have}"
 
 
 def compare_with_applied(rows: pd.DataFrame, applied: pd.DataFrame) -> pd.DataFrame:

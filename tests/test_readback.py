@@ -55,7 +55,7 @@ def test_an_order_spectrum_does_not_have_is_not_found(sandbox: SandboxServer) ->
     rows = pd.DataFrame({PO: ["NO-SUCH-PO"], LINE_ID: ["AAAA1111"]})
     current = read_current(rows, client_for(sandbox), options=FAST_READS, progress=False)
     assert current["seen"].tolist() == ["no_order"]
-    assert "no order NO-SUCH-PO" in current["read_note"].iat[0]
+    assert "does not know order NO-SUCH-PO" in current["read_note"].iat[0]
 
 
 def test_a_change_made_since_is_what_the_read_reports(sandbox: SandboxServer) -> None:

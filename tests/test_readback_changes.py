@@ -53,8 +53,8 @@ def test_parse_order_without_statuses_says_so_instead_of_guessing() -> None:
     ("answer", "error"),
     [
         ({"purchaseOrderNumber": "PO-2", "lineItems": []}, "another order"),
-        ({"purchaseOrderNumber": "PO-1", "lineItems": "nope"}, "no list of line items"),
-        ({}, "no list of line items"),
+        ({"purchaseOrderNumber": "PO-1", "lineItems": "nope"}, "no lineItems list"),
+        ({}, "no lineItems list"),
     ],
 )
 def test_parse_order_refuses_answers_it_cannot_use(answer: dict[str, object], error: str) -> None:

@@ -89,6 +89,19 @@ def test_after_a_send_every_line_matches(spectrum: SandboxServer, tmp_path: Path
         "in-progress",
     ]
     assert frame["source_row"].tolist() == [2, 3, 4, 5, 6]
+    # Orders changed a moment ago are all in the newest search window: one request in all.
+    assert [r["endpoint"] for r in spectrum.requests()] == ["orders-search"]
+    assert _gets(spectrum) == []
+    assert frame.attrs["requests"] == frame.attrs["searches"] == 1
+
+
+def test_reading_one_by_one_takes_one_get_per_order(
+    spectrum: SandboxServer, tmp_path: Path
+) -> None:
+    _sent(spectrum, tmp_path)
+    spectrum.clear_requests()
+    frame = reconcile(SHEET, _client(spectrum), max_per_minute=FAST, bulk=False, progress=False)
+    assert frame["state"].tolist() == ["match"] * 5
     # One GET per order, not per line.
     assert sorted(_gets(spectrum)) == sorted(
         f"/api/order/order-number/{po}" for po in ("PO-1", "00098765", "PO-3")
@@ -152,7 +165,7 @@ def test_invalid_rows_are_reported_and_their_orders_not_read(spectrum: SandboxSe
             "Status": ["completed", "shipped", "completed"],
         }
     )
-    frame = reconcile(sheet, _client(spectrum), max_per_minute=FAST, progress=False)
+    frame = reconcile(sheet, _client(spectrum), max_per_minute=FAST, bulk=False, progress=False)
     assert frame["state"].tolist() == ["differs", "invalid", "invalid"]
     assert "did you mean 'delivered'" in frame.loc[1, "details"]
     assert "blank purchaseOrderNumber" in frame.loc[2, "details"]
@@ -172,7 +185,7 @@ def test_transient_500s_are_retried(
         return real(po)
 
     monkeypatch.setattr(spectrum.store, "get_order", flaky)
-    frame = reconcile(SHEET, _client(spectrum), max_per_minute=FAST, progress=False)
+    frame = reconcile(SHEET, _client(spectrum), max_per_minute=FAST, bulk=False, progress=False)
     assert "error" not in set(frame["state"])
     statuses = [r["status"] for r in spectrum.requests() if r["path"].endswith("/PO-1")]
     assert statuses == [500, 200]
@@ -190,7 +203,9 @@ def test_an_order_that_keeps_failing_is_error_and_the_others_still_compare(
         return real(po)
 
     monkeypatch.setattr(spectrum.store, "get_order", broken)
-    frame = reconcile(SHEET, _client(spectrum), max_per_minute=FAST, max_attempts=1, progress=False)
+    frame = reconcile(
+        SHEET, _client(spectrum), max_per_minute=FAST, max_attempts=1, bulk=False, progress=False
+    )
     assert _states(frame) == {
         "00123456": "error",
         "12345678": "error",
@@ -210,7 +225,7 @@ def test_reads_are_paced(spectrum: SandboxServer) -> None:
             "Status": ["completed"] * 4,
         }
     )
-    reconcile(sheet, _client(spectrum), max_per_minute=600, workers=4, progress=False)
+    reconcile(sheet, _client(spectrum), max_per_minute=600, workers=4, bulk=False, progress=False)
     starts = sorted(r["monotonic"] for r in spectrum.requests())
     assert len(starts) == 4
     # 600 a minute: one every 100 ms, even with 4 workers. Checked on arrival at the
@@ -280,9 +295,9 @@ def test_answers_are_read_defensively(make_raw_server: MakeRaw) -> None:
             "Status": ["in-progress", "completed", "completed", "completed"],
         }
     )
-    frame = reconcile(sheet, _client(server), max_per_minute=FAST, progress=False)
+    frame = reconcile(sheet, _client(server), max_per_minute=FAST, bulk=False, progress=False)
     assert frame["state"].tolist() == ["match", "unknown", "error", "error"]
-    assert frame.loc[0, "spectrum_status"] == "In Progress"
+    assert frame.loc[0, "spectrum_status"] == "in-progress"  # Spectrum's "In Progress"
     assert "not text" in frame.loc[1, "details"]
     assert "no lineItems list" in frame.loc[2, "details"]
     assert "another order" in frame.loc[3, "details"]
@@ -290,7 +305,9 @@ def test_answers_are_read_defensively(make_raw_server: MakeRaw) -> None:
 
 def test_an_answer_that_is_not_json_is_an_error_for_that_order(make_raw_server: MakeRaw) -> None:
     server = make_raw_server(lambda request, n: http_response(200, b"<html>maintenance</html>"))
-    frame = reconcile(SHEET.head(1), _client(server), max_per_minute=FAST, progress=False)
+    frame = reconcile(
+        SHEET.head(1), _client(server), max_per_minute=FAST, bulk=False, progress=False
+    )
     assert frame["state"].tolist() == ["error"]
 
 
@@ -312,6 +329,7 @@ def test_a_deeply_nested_answer_is_an_error_and_reading_goes_on(make_raw_server:
         _client(make_raw_server(respond)),
         max_per_minute=FAST,
         workers=1,
+        bulk=False,
         progress=False,
     )
     assert frame["state"].tolist() == ["error", "match", "missing_in_spectrum"]
@@ -500,7 +518,7 @@ def test_reads_slow_down_after_a_403_and_earn_the_pace_back(make_sandbox: MakeSa
         max_forbidden_streak=1000,
     )
 
-    frame = reconcile(sheet(sandbox, pos), client_for(sandbox), options, progress=False)
+    frame = reconcile(sheet(sandbox, pos), client_for(sandbox), options, bulk=False, progress=False)
 
     answers = [r["status"] for r in sandbox.requests() if r["method"] == "GET"]
     assert 403 in answers  # it really was throttled ...
@@ -520,7 +538,9 @@ def test_reads_stop_when_orders_in_a_row_get_no_answer(make_sandbox: MakeSandbox
     sandbox.stop()  # the host is gone: connection refused
 
     with pytest.raises(RunStoppedError, match="No answer from") as caught:
-        reconcile(rows, client, workers=1, max_attempts=2, backoff_s=0.01, progress=False)
+        reconcile(
+            rows, client, workers=1, max_attempts=2, backoff_s=0.01, bulk=False, progress=False
+        )
 
     frame = caught.value.results
     assert frame.attrs["stop_reason"] == "unreachable"
@@ -528,7 +548,5 @@ def test_reads_stop_when_orders_in_a_row_get_no_answer(make_sandbox: MakeSandbox
     per_order = frame.drop_duplicates("purchaseOrderNumber").set_index("purchaseOrderNumber")
     tried = per_order.loc[pos[:3], "details"]
     assert tried.str.startswith("could not read the order after 2 attempt(s)").all()
-    assert (
-        per_order.loc[pos[3:], "details"] == "not read: the reconciliation stopped before it"
-    ).all()
+    assert (per_order.loc[pos[3:], "details"] == "not read: the read stopped before it").all()
     assert set(frame["state"]) == {"error"}

@@ -124,7 +124,7 @@ def parse_order(po: str, order: Mapping[str, Any]) -> OrderState:
         return OrderState(po, error=f"Spectrum answered with another order ({named!r})")
     items = next((order[k] for k in _ITEM_KEYS if k in order), None)
     if not isinstance(items, list):
-        return OrderState(po, error="the answer has no list of line items; cannot read it")
+        return OrderState(po, error="the answer has no lineItems list; cannot read this order")
     statuses: dict[str, str | None] = {}
     notes: dict[str, str] = {}
     for item in items:

@@ -136,7 +136,8 @@ def _seen(line_id: str, state: OrderState | None) -> tuple[str, str, str, str, s
         return "", Seen.UNREAD.value, "", "", "not read"
     when, via = state.read_at, state.via
     if not state.found:
-        return "", Seen.NO_ORDER.value, when, via, f"Spectrum has no order {state.purchase_order}"
+        text = f"Spectrum does not know order {state.purchase_order} (HTTP 404)"
+        return "", Seen.NO_ORDER.value, when, via, text
     if state.error:
         return "", Seen.UNREAD.value, when, via, state.error
     if line_id not in state.statuses:
@@ -146,10 +147,16 @@ def _seen(line_id: str, state: OrderState | None) -> tuple[str, str, str, str, s
     have = state.statuses[line_id]
     note = state.notes.get(line_id, "")
     if have is None:
-        return "", Seen.NO_STATUS.value, when, via, note or "Spectrum's answer shows no status"
+        return (
+            "",
+            Seen.NO_STATUS.value,
+            when,
+            via,
+            note or "Spectrum's answer carries no workflowStatus for it",
+        )
     known = normalise_status(have)
-    if known is None:
-        return "", Seen.NO_STATUS.value, when, via, f"Spectrum's status {have!r} is not one we know"
+    if known is None:  # shown as Spectrum spelled it: a status we do not know differs
+        return have, Seen.STATUS.value, when, via, note or "a status this toolkit does not know"
     return known.value, Seen.STATUS.value, when, via, note
 
 

@@ -65,6 +65,7 @@ READ_RUN: Final = RunKind(
     noun="reads", left="orders not read are reported as not read", then="read again"
 )
 _NOT_READ: Final = "not read: the read stopped before it"
+_CLOCK_MARGIN: Final = timedelta(minutes=5)
 _NO_STATUSES: Final = (
     "Spectrum's answers carry no workflowStatus for the line items, so their current status "
     "is unknown: nothing is skipped or undone on that basis."
@@ -88,6 +89,8 @@ class Reading:
         Why the read stopped early, or None.
     notes
         Things the analyst should hear once, in plain words.
+    slowdowns, speedups
+        How often the pace was cut after a 403 throttle, and earned back a step.
     """
 
     states: Mapping[str, OrderState]
@@ -96,6 +99,8 @@ class Reading:
     statuses_shown: bool | None = None
     stopped: RunStop | None = None
     notes: tuple[str, ...] = ()
+    slowdowns: int = 0
+    speedups: int = 0
 
     @property
     def requests(self) -> int:
@@ -141,24 +146,22 @@ def read_orders(
     Returns
     -------
     Reading
-
-    Raises
-    ------
-    RunStoppedError
-        Spectrum refused the first reads (401, or 403 before any success), or answered
-        nothing at all: the environment or the token is wrong.
+        Its ``stopped`` says when the read stopped early: Spectrum refused the first reads
+        (401, or 403 before any success), answered nothing at all, or ``stop`` was set.
+        Orders not read are in ``states`` with an ``error``.
     """
     wanted = list(dict.fromkeys(orders))
     opts = options or SendOptions()
     stop = stop if stop is not None else threading.Event()
     found: dict[str, OrderState] = {}
-    searches = 0
+    searches = slowdowns = speedups = 0
     notes: list[str] = []
     stopped: RunStop | None = None
     if search and wanted:
         search_run: PacedRun[None] = PacedRun(client, opts, READ_RUN, stop=stop)
         found, note = _search(search_run, set(wanted), look_back, window, clock, progress)
         searches, stopped = search_run.requests, search_run.stopped
+        slowdowns, speedups = search_run.pacer.slowdowns, search_run.pacer.speedups
         if note:
             notes.append(note)
     rest = [po for po in wanted if po not in found]
@@ -167,14 +170,13 @@ def read_orders(
         get_run: PacedRun[OrderState] = PacedRun(client, opts, READ_RUN, stop=stop)
         found.update(_get_each(get_run, rest, clock, progress))
         gets, stopped = get_run.requests, get_run.stopped
+        slowdowns += get_run.pacer.slowdowns
+        speedups += get_run.pacer.speedups
     states = {po: found.get(po, OrderState(po, error=_NOT_READ)) for po in wanted}
     shown = _statuses_shown(states.values())
     if shown is False:
         notes.append(_NO_STATUSES)
-    reading = Reading(states, searches, gets, shown, stopped, tuple(notes))
-    if stopped is not None and not stopped.graceful:
-        raise RunStoppedError(stopped.message, results=None)
-    return reading
+    return Reading(states, searches, gets, shown, stopped, tuple(notes), slowdowns, speedups)
 
 
 def read_current(
@@ -201,6 +203,23 @@ def read_current(
         ``lines`` with ``current_status`` (empty when unknown), ``seen``, ``read_at``,
         ``read_via`` and ``read_note``. ``attrs`` holds ``searches``, ``gets``,
         ``statuses_shown`` and ``notes``.
+
+    Raises
+    ------
+    RunStoppedError
+        Spectrum refused the first reads (401, or 403 before any success), or gave no
+        answer at all: the token or the base URL is wrong. ``results`` holds the frame.
+
+    Examples
+    --------
+    >>> from spectrum_tools.sandbox import SandboxServer, SandboxSettings
+    >>> lines = pd.DataFrame({"purchaseOrderNumber": ["HA-US-DEV00011101"],
+    ...     "recipeSetReadableId": ["TEBMKVGB"]})
+    >>> with SandboxServer(settings=SandboxSettings(rate_limit=None)) as sandbox:
+    ...     client = SpectrumClient(sandbox.base_url, token=sandbox.token)
+    ...     now = read_current(lines, client, progress=False)
+    >>> now[["current_status", "read_via"]].values.tolist()
+    [['not-started', 'search']]
     """
     reading = read_orders(lines[PO].astype(str).tolist(), client, **kwargs)
     frame = current_frame(lines[[PO, LINE_ID]].astype(str), reading.states)
@@ -210,6 +229,9 @@ def read_current(
         statuses_shown=reading.statuses_shown,
         notes=list(reading.notes),
     )
+    stopped = reading.stopped
+    if stopped is not None and not stopped.graceful:
+        raise RunStoppedError(stopped.message, results=frame)
     return frame
 
 
@@ -226,7 +248,9 @@ def _search(
 ) -> tuple[dict[str, OrderState], str]:
     """Search window after window, newest first, until every order is seen."""
     found: dict[str, OrderState] = {}
-    windows = search_windows(clock(), look_back, window)
+    # The newest window ends a little in the future: an order changed a moment ago, or on
+    # a server whose clock runs ahead of ours, is still inside it.
+    windows = search_windows(clock() + _CLOCK_MARGIN, look_back + _CLOCK_MARGIN, window)
     bar = ProgressBar(len(windows), "Searching") if progress else None
     statuses = [s.value for s in WorkflowStatus]
     note = ""
@@ -333,4 +357,4 @@ def _statuses_shown(states: Any) -> bool | None:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
