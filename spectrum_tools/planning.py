@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,6 +22,7 @@ from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
     LINE_ID,
+    MISSING_IDS,
     OUTCOME,
     PAYLOAD,
     PO,
@@ -258,22 +259,108 @@ class Plan:
         details
             Purchase order -> why it is skipped (e.g. "already applied by run 12").
         """
-        if not details:
-            return self
+        return self.set_aside_orders(details, Outcome.SKIPPED)
+
+    def set_aside_orders(
+        self,
+        details: Mapping[str, str],
+        outcome: Outcome,
+        *,
+        missing_ids: Mapping[str, Sequence[str]] | None = None,
+    ) -> Plan:
+        """A new plan without the given orders, set aside with ``outcome`` and ``details``.
+
+        Parameters
+        ----------
+        details
+            Purchase order -> why it is not sent. Orders not in the plan are ignored.
+        outcome
+            Their final outcome (``skipped``, ``unchanged``, ``not_found``...).
+        missing_ids
+            Purchase order -> line-item ids Spectrum does not have, when known.
+        """
         keep = ~self.orders[PO].isin(list(details)).to_numpy()
+        if keep.all():
+            return self
         gone = self.orders.loc[~keep].copy()
-        gone[OUTCOME] = Outcome.SKIPPED.value
+        gone[OUTCOME] = outcome.value
         gone[DETAILS] = gone[PO].map(details)
+        columns = list(_SET_ASIDE_COLUMNS)
+        if missing_ids:
+            gone[MISSING_IDS] = gone[PO].map(lambda po: ",".join(missing_ids.get(po, ())))
+            columns.append(MISSING_IDS)
         sizes = np.diff(self._bounds)
         kept_lines = np.repeat(keep, sizes)
         bounds = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
         return replace(
             self,
             orders=self.orders.loc[keep].reset_index(drop=True),
-            set_aside=pd.concat([self.set_aside, gone[_SET_ASIDE_COLUMNS]], ignore_index=True),
+            set_aside=pd.concat([self.set_aside, gone[columns]], ignore_index=True),
             _ids=self._ids[kept_lines],
             _statuses=self._statuses[kept_lines],
             _bounds=bounds,
+        )
+
+    def keep_lines(self, keep: Mapping[str, Collection[str]]) -> Plan:
+        """A new plan whose given orders send only the given line items.
+
+        Parameters
+        ----------
+        keep
+            Purchase order -> the line-item ids it still sends. Orders not named keep all
+            their line items; an order left with none must be set aside first.
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P1"],
+        ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"],
+        ...     "workflowStatus": ["completed", "on hold"]})
+        >>> plan = plan_updates(rows).keep_lines({"P1": {"BBBB2222"}})
+        >>> plan.request(0).body["lineItems"], plan.orders["line_count"].tolist()
+        ([{'recipeSetReadableId': 'BBBB2222', 'workflowStatus': 'on-hold'}], [1])
+        """
+        if not keep:
+            return self
+        sizes = np.diff(self._bounds)
+        owner = np.repeat(self.orders[PO].to_numpy(object), sizes)
+        wanted = {(po, i) for po, ids in keep.items() for i in ids}
+        named = np.isin(owner, list(keep))
+        kept = ~named | np.fromiter(
+            ((po, i) in wanted for po, i in zip(owner, self._ids, strict=True)),
+            dtype=bool,
+            count=len(owner),
+        )
+        counts = np.add.reduceat(kept.astype(np.int64), self._bounds[:-1]) if len(kept) else sizes
+        if (counts == 0).any():
+            empty = self.orders[PO].to_numpy(object)[counts == 0]
+            raise ValueError(f"orders left with no line items: {', '.join(map(str, empty[:5]))}")
+        orders = self.orders.copy()
+        orders[LINE_COUNT] = counts
+        return replace(
+            self,
+            orders=orders,
+            _ids=self._ids[kept],
+            _statuses=self._statuses[kept],
+            _bounds=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )
+
+    def line_items(self) -> pd.DataFrame:
+        """Every line item the plan sends, request after request.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``purchaseOrderNumber``, ``recipeSetReadableId``, ``workflowStatus`` (the
+            API spelling) and ``source_rows`` of its order.
+        """
+        sizes = np.diff(self._bounds)
+        return pd.DataFrame(
+            {
+                PO: np.repeat(self.orders[PO].to_numpy(object), sizes),
+                LINE_ID: self._ids,
+                STATUS: self._statuses,
+                SOURCE_ROWS: np.repeat(self.orders[SOURCE_ROWS].to_numpy(object), sizes),
+            }
         )
 
 

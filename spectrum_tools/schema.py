@@ -85,6 +85,7 @@ class Outcome(StrEnum):
     PENDING = "pending"  # never sent (run stopped, interrupted, or not reached)
     DRY_RUN = "dry_run"  # planned only
     SKIPPED = "skipped"  # an earlier run already applied exactly this
+    UNCHANGED = "unchanged"  # read-back: Spectrum already holds every wanted status
 
 
 class StopReason(StrEnum):
