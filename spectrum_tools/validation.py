@@ -14,9 +14,9 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
+from spectrum_tools.cells import cell_text
 from spectrum_tools.errors import ColumnError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
-from spectrum_tools.sheets import cell_text
 from spectrum_tools.statuses import normalise_status, suggest_status
 
 __all__ = ["problem_counts", "validate_updates"]
