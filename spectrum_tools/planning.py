@@ -34,7 +34,7 @@ from spectrum_tools.schema import (
     Outcome,
     StatusUpdate,
 )
-from spectrum_tools.validation import validate_updates
+from spectrum_tools.validation import is_validated, validate_updates
 
 __all__ = ["Plan", "Request", "plan_updates"]
 
@@ -206,8 +206,10 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     Parameters
     ----------
     rows
-        Rows from :func:`spectrum_tools.read_updates`, validated or not (they are
-        validated first when they have no ``valid`` column).
+        Rows from :func:`spectrum_tools.read_updates`, or what
+        :func:`spectrum_tools.validate_updates` returned for them in this process. Any
+        other rows are validated here first: a ``valid`` column that came with the input
+        (a file ``validate -o`` wrote, a hand-made frame) is never trusted.
     send_partial_orders
         By default an order with any invalid row is held back whole, so a sheet is never
         half-applied. When True, the valid rows of such orders are sent anyway.
@@ -229,7 +231,7 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     >>> plan.set_aside.loc[0, ["purchaseOrderNumber", "outcome", "details"]].tolist()
     ['P3', 'invalid', 'row 5: blank recipeSetReadableId']
     """  # noqa: E501
-    validated = rows if VALID in rows.columns else validate_updates(rows)
+    validated = rows if is_validated(rows) else validate_updates(rows)
     valid = validated[VALID].to_numpy(bool)
     po = validated[PO].to_numpy(dtype=object)
     source = validated[SOURCE_ROW].to_numpy()

@@ -19,7 +19,56 @@ from spectrum_tools.errors import ColumnError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.statuses import normalise_status, suggest_status
 
-__all__ = ["problem_counts", "validate_updates"]
+__all__ = ["MAX_ID_LENGTH", "is_validated", "problem_counts", "validate_updates"]
+
+# The longest id of each kind validation accepts. The contract (docs/spectrum-api.md):
+# recipeSetReadableId is Spectrum's 8-character readable id (e.g. "ABCD1234"; the order
+# endpoint calls the same id recipeSetId), and purchase order numbers look like
+# "HA-US-DEV00011101" (17 characters). Neither length is documented as a maximum, so the
+# bounds are generous (8x and about 6x the real lengths): no real id comes near them, and a
+# pasted paragraph or a 100,000-character cell is flagged instead of sent.
+MAX_ID_LENGTH: dict[str, int] = {LINE_ID: 64, PO: 100}
+
+# Marks a frame validate_updates returned in this process (pandas copies and slices of it
+# keep the mark; a file, a pickle or a hand-made frame never has it). plan_updates trusts
+# the valid column of such a frame only.
+_STAMP = "spectrum_tools.validated"
+
+
+class _ValidatedHere:
+    """The stamp's value: one object per process, kept by pandas' copies of ``attrs``."""
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _ValidatedHere:
+        return self
+
+    def __copy__(self) -> _ValidatedHere:
+        return self
+
+    def __reduce__(self) -> tuple[type[object], tuple[()]]:
+        return (object, ())  # unpickled, a frame is no longer "validated here"
+
+    def __repr__(self) -> str:
+        return "<validated in this process>"
+
+
+_VALIDATED_HERE = _ValidatedHere()
+
+
+def is_validated(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` came from :func:`validate_updates` in this process.
+
+    A ``valid`` column read from a file (``validate -o`` writes one) or built by hand does
+    not count: its rows must be validated again.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1"], "recipeSetReadableId": ["A1"],
+    ...                      "workflowStatus": ["completed"], "valid": ["False"]})
+    >>> is_validated(rows), is_validated(validate_updates(rows))
+    (False, True)
+    """
+    return rows.attrs.get(_STAMP) is _VALIDATED_HERE and rows[VALID].dtype == bool
+
 
 # What Excel does to a long number it thinks is numeric: 12300000 shown as 1.23E+07.
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
@@ -45,6 +94,7 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
       ``canceled`` -> ``cancelled``); an unknown status is invalid, with a suggestion;
     * a blank purchase order, line-item id or status is invalid;
     * an id that looks like Excel's scientific notation (``1.23E+07``) is invalid;
+    * an id longer than any real Spectrum id (:data:`MAX_ID_LENGTH`) is invalid;
     * exact duplicates (order, line item and status) fold into the first: still valid,
       noted in ``problem``;
     * the same line item with two different statuses is a conflict: all its rows invalid.
@@ -132,6 +182,9 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
         )
         bad = (~sci) & _fullmatches(values, _BAD_CHARS, _may_have_bad_chars(values))
         problems.add(bad, f"{col} contains spaces, control or invisible characters")
+        limit = MAX_ID_LENGTH[col]
+        long = out[col].str.len().to_numpy() > limit
+        problems.add(long, f"{col} is longer than {limit} characters (no Spectrum id is)")
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
@@ -164,6 +217,7 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
 
     out[VALID] = ~problems.invalid
     out[PROBLEM] = problems.text()
+    out.attrs[_STAMP] = _VALIDATED_HERE
     return out
 
 
@@ -189,6 +243,8 @@ def _problem_kind(text: str) -> str:
         return "conflicting statuses"
     if "scientific notation" in text:
         return f"{text.split(' ', 1)[0]} in scientific notation"
+    if "characters (no Spectrum id is)" in text:
+        return f"{text.split(' ', 1)[0]} too long"
     return text
 
 
