@@ -48,7 +48,7 @@ def csv_grid(data: bytes, label: str) -> Grid:
     return Grid(columns, label, "")
 
 
-def _arrow_columns(utf8: bytes, delim: str, width: int) -> list[pa.Array] | None:
+def _arrow_columns(utf8: bytes, delim: str, width: int) -> list[pa.ChunkedArray] | None:
     """The columns through Arrow's reader, or None when the file is not a regular table."""
     names = [str(i) for i in range(width)]
     try:
@@ -74,7 +74,7 @@ def _arrow_columns(utf8: bytes, delim: str, width: int) -> list[pa.Array] | None
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a ragged row, a blank line, invalid UTF-8: the careful path decides
-    return [table.column(i).combine_chunks() for i in range(width)]
+    return [table.column(i) for i in range(width)]  # chunked: no copy into one buffer
 
 
 def _pandas_columns(
@@ -116,7 +116,7 @@ def _pandas_columns(
     ]
 
 
-def unescape_column(column: pa.Array) -> pa.Array:
+def unescape_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Undo the formula escape ``write_table`` applies to CSV cells (see ``cells``).
 
     One vectorised prefix test per column; the regex runs only on a column that holds a

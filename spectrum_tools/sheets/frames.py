@@ -88,7 +88,7 @@ def frame_from_dataframe(df: pd.DataFrame, columns: Mapping[str, str] | None) ->
 
 
 def _assemble(
-    body: Sequence[pa.Array],
+    body: Sequence[pa.Array | pa.ChunkedArray],
     header: Sequence[str],
     found: Mapping[str, int],
     *,

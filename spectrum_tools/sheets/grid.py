@@ -21,14 +21,14 @@ class Grid:
     Attributes
     ----------
     columns
-        Arrow ``large_string`` arrays, one per column, header rows included.
+        Arrow ``large_string`` arrays (chunked or not), one per column, header rows included.
     file
         The file's label for messages.
     sheet
         The workbook sheet name; ``""`` for a CSV.
     """
 
-    columns: Sequence[pa.Array]
+    columns: Sequence[pa.Array | pa.ChunkedArray]
     file: str
     sheet: str
 

@@ -67,6 +67,7 @@ def read_updates(
 
     Examples
     --------
+    >>> import io
     >>> df = read_updates(io.BytesIO(b"PO;Recipe Set ID;Status\\n00123;AB12CD34;In Progress\\n"))
     >>> df.loc[0, ["purchaseOrderNumber", "workflowStatus"]].tolist(), int(df.loc[0, "source_row"])
     (['00123', 'In Progress'], 2)
@@ -131,6 +132,7 @@ def read_header(source: str | Path | IO[bytes], *, sheet: str | None = None) -> 
 
     Examples
     --------
+    >>> import io
     >>> read_header(io.BytesIO(b"Report\\n\\nPO;Recipe Set ID;Status\\nP1;A;done\\n"))
     ['PO', 'Recipe Set ID', 'Status']
     """
