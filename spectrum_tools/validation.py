@@ -214,29 +214,31 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
     if complete.any():
         present = pa.array(complete)
+        # Line items by dense code (numbered by first appearance), statuses by the code of
+        # their spelling's normal form: then everything below is plain numpy, no hashing.
         line = _group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
-        entry = _group_codes(line, keys[STATUS].filter(present))
-        # Distinct statuses of a line item = distinct (line item, status) entries of it.
-        entry_line = np.zeros(int(entry.max()) + 1, dtype=np.int64)
-        entry_line[entry] = line
-        n_status = np.bincount(entry_line, minlength=int(line.max()) + 1)[line]
+        status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
+        status = status_of[which][complete]
+        is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
+        first_at = np.flatnonzero(is_first)  # first_at[c]: position of line c's first row
+        # A line item is in conflict when any of its rows has another status than its first.
+        differs = status != status[first_at][line]
+        line_conflict = np.zeros(len(first_at), dtype=bool)
+        line_conflict[line[differs]] = True
         conflict = np.zeros(len(out), dtype=bool)
-        conflict[complete] = n_status > 1
+        conflict[complete] = line_conflict[line]
         if conflict.any():
             texts = np.full(len(out), "", dtype=object)
             texts[conflict] = _conflict_text(out.loc[conflict])
             problems.add_text(conflict, texts)
-        # Codes count up in order of first appearance: a row is a repeat when its code is
-        # not above every code before it.
-        seen_max = np.maximum.accumulate(np.concatenate([[-1], entry[:-1]]))
-        dup = entry <= seen_max
-        first_row = out[SOURCE_ROW].to_numpy()[complete][np.flatnonzero(~dup)[entry]]
-        duplicate = np.zeros(len(out), dtype=bool)
-        duplicate[complete] = dup & (n_status == 1)
-        if duplicate.any():
-            first = first_row[dup & (n_status == 1)]
+        # Any later row of a line item without conflict repeats its first row exactly.
+        repeat = ~is_first & ~line_conflict[line]
+        if repeat.any():
+            first_row = out[SOURCE_ROW].to_numpy()[complete][first_at[line[repeat]]]
+            duplicate = np.zeros(len(out), dtype=bool)
+            duplicate[complete] = repeat
             notes = np.full(len(out), "", dtype=object)
-            notes[duplicate] = [f"duplicate of row {r}, folded into it" for r in first.tolist()]
+            notes[duplicate] = [f"duplicate of row {r}, folded into it" for r in first_row.tolist()]
             problems.note(duplicate, notes)
 
     out[VALID] = ~problems.invalid
@@ -293,12 +295,16 @@ def _group_codes(*columns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarra
     Text is hashed by pandas' factorize on the Arrow-backed str dtype (faster than Arrow's
     own dictionary encoding for a million mostly distinct ids).
     """
-    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    codes: np.ndarray | None = None
     for values in columns:
         column = values if isinstance(values, np.ndarray) else text_series(values)
         column_codes, uniques = pd.factorize(column)
-        codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
-    return codes
+        column_codes = column_codes.astype(np.int64)
+        if codes is None:
+            codes = column_codes  # already dense, by first appearance
+        else:
+            codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
+    return codes if codes is not None else np.zeros(0, dtype=np.int64)
 
 
 def _status_hint(spelling: str) -> str:

@@ -21,6 +21,7 @@ from spectrum_tools.sheets.grid import Grid
 from spectrum_tools.sheets.sniffing import OLE_MAGIC, ZIP_MAGIC
 from spectrum_tools.sheets.workbook import (
     is_visible_worksheet,
+    open_sheet,
     open_workbook,
     sheet_grid,
     sheet_rows,
@@ -146,7 +147,7 @@ def read_header(source: str | Path | IO[bytes], *, sheet: str | None = None) -> 
             raise SpreadsheetError(
                 f"no sheet {name!r}; the sheets are {', '.join(map(repr, names))}", file=label
             )
-        rows = sheet_rows(book, name, label, nrows=HEADER_SCAN_ROWS)
+        rows = sheet_rows(open_sheet(book, name, label), label, nrows=HEADER_SCAN_ROWS)
     else:
         rows = csv_grid(data, label).head(HEADER_SCAN_ROWS)
     index, _, _ = find_header(rows, None)
@@ -184,13 +185,14 @@ def _xlsx_grid(
             raise SpreadsheetError(
                 f"no sheet {sheet!r}; the sheets are {', '.join(map(repr, names))}", file=label
             )
-        return sheet_grid(book, sheet, label)
+        return sheet_grid(open_sheet(book, sheet, label), label)
     visible = [m.name for m in book.sheets_metadata if is_visible_worksheet(m)]
     heads = {}
     for name in visible:
-        head = sheet_rows(book, name, label, nrows=HEADER_SCAN_ROWS)
+        opened = open_sheet(book, name, label)  # parsed once, for the scan and the read
+        head = sheet_rows(opened, label, nrows=HEADER_SCAN_ROWS)
         if find_header(head, columns)[0] is not None:
-            return sheet_grid(book, name, label)
+            return sheet_grid(opened, label)
         heads[name] = head
     if len(heads) == 1:  # one sheet: say exactly what it lacks, as for a CSV
         name, head = next(iter(heads.items()))

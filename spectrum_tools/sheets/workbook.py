@@ -21,6 +21,7 @@ from spectrum_tools.sheets.grid import Grid
 __all__ = [
     "check_workbook_archive",
     "is_visible_worksheet",
+    "open_sheet",
     "open_workbook",
     "sheet_grid",
     "sheet_rows",
@@ -82,25 +83,41 @@ def is_visible_worksheet(meta: Any) -> bool:
     return str(meta.typ).endswith("WorkSheet") and str(meta.visible).endswith(".Visible")
 
 
-def sheet_rows(book: Any, name: str, label: str, nrows: int | None = None) -> list[list[str]]:
-    """The rows of one sheet as cell texts, merged areas filled (a header scan, mostly)."""
-    raw, merged = _raw(book, name, label, nrows)
+def open_sheet(book: Any, name: str, label: str) -> Any:
+    """A calamine sheet of ``book`` (this parses the whole sheet: open it once).
+
+    Raises
+    ------
+    SpreadsheetError
+        The sheet cannot be read.
+    """
+    try:
+        return book.get_sheet_by_name(name)
+    except Exception as exc:
+        raise SpreadsheetError(
+            f"the sheet cannot be read ({type(exc).__name__})", file=label, sheet=name
+        ) from None
+
+
+def sheet_rows(sheet: Any, label: str, nrows: int | None = None) -> list[list[str]]:
+    """The rows of an open sheet as cell texts, merged areas filled (a header scan)."""
+    raw, merged = _raw(sheet, label, nrows)
     rows = [[cell_text(v) for v in row] for row in raw]
     _fill_merged(rows, merged)
     return rows
 
 
-def sheet_grid(book: Any, name: str, label: str) -> Grid:
-    """One whole sheet as a :class:`Grid`: converted column by column into Arrow text."""
-    raw, merged = _raw(book, name, label, None)
+def sheet_grid(sheet: Any, label: str) -> Grid:
+    """A whole open sheet as a :class:`Grid`: converted column by column into Arrow text."""
+    raw, merged = _raw(sheet, label, None)
     if merged:  # rare: fill the areas on the rows, then take the columns
         rows = [[cell_text(v) for v in row] for row in raw]
         _fill_merged(rows, merged)
-        return Grid.from_rows(rows, label, name)
+        return Grid.from_rows(rows, label, sheet.name)
     width = max((len(r) for r in raw), default=0)
     if any(len(r) != width for r in raw):
         raw = [[*r, *[""] * (width - len(r))] for r in raw]
-    return Grid([_text_column(column) for column in zip(*raw, strict=True)], label, name)
+    return Grid([_text_column(column) for column in zip(*raw, strict=True)], label, sheet.name)
 
 
 def _text_column(cells: Sequence[object]) -> pa.Array:
@@ -110,14 +127,13 @@ def _text_column(cells: Sequence[object]) -> pa.Array:
         return pa.array([v if type(v) is str else cell_text(v) for v in cells], pa.large_string())
 
 
-def _raw(book: Any, name: str, label: str, nrows: int | None) -> tuple[list[list[Any]], list[Any]]:
+def _raw(sheet: Any, label: str, nrows: int | None) -> tuple[list[list[Any]], list[Any]]:
     try:
-        ws = book.get_sheet_by_name(name)
-        raw: list[list[Any]] = ws.to_python(skip_empty_area=False, nrows=nrows)
-        merged = ws.merged_cell_ranges or []
+        raw: list[list[Any]] = sheet.to_python(skip_empty_area=False, nrows=nrows)
+        merged = sheet.merged_cell_ranges or []
     except Exception as exc:
         raise SpreadsheetError(
-            f"the sheet cannot be read ({type(exc).__name__})", file=label, sheet=name
+            f"the sheet cannot be read ({type(exc).__name__})", file=label, sheet=sheet.name
         ) from None
     return raw, merged
 
