@@ -229,7 +229,12 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
         conflict[complete] = line_conflict[line]
         if conflict.any():
             texts = np.full(len(out), "", dtype=object)
-            texts[conflict] = _conflict_text(out.loc[conflict])
+            at = pa.array(np.flatnonzero(conflict))
+            rows = pd.DataFrame(
+                {col: keys[col].take(at).to_pylist() for col in KEY_COLUMNS}
+                | {SOURCE_ROW: out[SOURCE_ROW].to_numpy()[conflict]}
+            )
+            texts[conflict] = _conflict_text(rows)
             problems.add_text(conflict, texts)
         # Any later row of a line item without conflict repeats its first row exactly.
         repeat = ~is_first & ~line_conflict[line]
@@ -286,7 +291,9 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _trimmed(values: pd.Series) -> pa.Array:
     """The column as Arrow text (cells rendered by cell_text, ``12345678.0`` as
     ``"12345678"``), white and invisible characters stripped from both ends."""
-    return pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
+    trimmed = pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
+    # One contiguous array: the takes and filters below are then single passes.
+    return trimmed.combine_chunks() if isinstance(trimmed, pa.ChunkedArray) else trimmed
 
 
 def _group_codes(*columns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
