@@ -26,7 +26,7 @@ from benchmarks import data
 from benchmarks.pipeline import measure
 from benchmarks.report import PipelineRow, Results, charts, markdown, to_json
 
-FACES = ("pipeline", "pacing", "latency")
+FACES = ("command", "pipeline", "pacing", "latency")
 
 
 @dataclass(frozen=True)
@@ -112,17 +112,40 @@ def run(out: Path, sizes: Sizes, faces: tuple[str, ...], smoke: bool, command: s
         },
         smoke=smoke,
     )
+    if "command" in faces:
+        from benchmarks.command import core_import_ms, full_cli_import_s, measure_commands
+
+        label, kind, rows = max((s for s in sizes.sheets if s[1] == "csv"), key=lambda s: s[2])
+        path = _sheet(out, kind, rows)
+        _say(f"command: spectrum-tools validate {path.name} vs the naive script ...")
+        command = measure_commands(label, rows, path, sizes.repeats)
+        res.commands.append(command)
+        _say(
+            f"  validate {command.best.seconds:.2f} s ({command.best.peak_mb:.0f} MB), naive "
+            f"{command.naive['naive'].seconds:.2f} s: {command.speedup('naive'):.1f}x; "
+            f"naive with object strings {command.naive['naive-object'].seconds:.2f} s: "
+            f"{command.speedup('naive-object'):.1f}x"
+        )
+        res.imports = core_import_ms()
+        res.imports["full_cli_import_s"] = full_cli_import_s()
+        _say(
+            f"  import sheets+validation+planning {res.imports['total_ms']:.0f} ms "
+            f"(heavy stacks loaded: {res.imports['heavy_modules'] or 'none'}); "
+            f"import spectrum_tools.cli {res.imports['full_cli_import_s']:.2f} s"
+        )
     if "pipeline" in faces:
         for label, kind, rows in sizes.sheets:
             path = _sheet(out, kind, rows)
             _say(f"pipeline: {label} ({path.name}) ...")
             spectrum = measure("spectrum", path, sizes.repeats)
             naive = measure("naive", path, 1)
-            row = PipelineRow(label, kind, rows, naive, spectrum)
+            plain = measure("naive-object", path, 1) if kind == "csv" else None
+            row = PipelineRow(label, kind, rows, naive, spectrum, plain)
             res.pipeline.append(row)
             _say(
                 f"  naive {naive.best['seconds']:.2f} s, spectrum-tools "
                 f"{spectrum.best['seconds']:.2f} s: {row.speedup:.1f}x"
+                + (f"; naive with object strings {row.object_speedup:.1f}x" if plain else "")
             )
     if "pacing" in faces:
         from benchmarks.pacing import run_pacing

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from spectrum_tools.cells import text_array, text_series
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -35,7 +38,7 @@ from spectrum_tools.schema import (
     Outcome,
     StatusUpdate,
 )
-from spectrum_tools.validation import validate_updates
+from spectrum_tools.validation import is_validated, validate_updates
 
 __all__ = ["Plan", "Request", "plan_updates"]
 
@@ -370,8 +373,10 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     Parameters
     ----------
     rows
-        Rows from :func:`spectrum_tools.read_updates`, validated or not (they are
-        validated first when they have no ``valid`` column).
+        Rows from :func:`spectrum_tools.read_updates`, or what
+        :func:`spectrum_tools.validate_updates` returned for them in this process. Any
+        other rows are validated here first: a ``valid`` column that came with the input
+        (a file ``validate -o`` wrote, a hand-made frame) is never trusted.
     send_partial_orders
         By default an order with any invalid row is held back whole, so a sheet is never
         half-applied. When True, the valid rows of such orders are sent anyway.
@@ -393,61 +398,77 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     >>> plan.set_aside.loc[0, ["purchaseOrderNumber", "outcome", "details"]].tolist()
     ['P3', 'invalid', 'row 5: blank recipeSetReadableId']
     """  # noqa: E501
-    validated = rows if VALID in rows.columns else validate_updates(rows)
+    validated = rows if is_validated(rows) else validate_updates(rows)
     valid = validated[VALID].to_numpy(bool)
-    po = validated[PO].to_numpy(dtype=object)
-    source = validated[SOURCE_ROW].to_numpy()
-
-    invalid_pos = pd.unique(po[~valid])
-    in_bad_order = np.asarray(pd.Series(po).isin(invalid_pos).to_numpy(bool))
-    sendable = valid & (po != "")
+    # Orders by integer code (numbered by first appearance): no per-row Python work.
+    po_codes, po_names = pd.factorize(validated[PO])
+    bad_order = np.zeros(len(po_names), dtype=bool)
+    bad_order[po_codes[~valid]] = True
+    in_bad_order = bad_order[po_codes]
+    sendable = valid & (validated[PO] != "").to_numpy(bool)
     if not send_partial_orders:
         sendable &= ~in_bad_order
 
     # Orders set aside as invalid: every row of an order with an invalid row (or, with
     # send_partial_orders, orders none of whose rows is sendable).
     if send_partial_orders:
-        sent_pos = pd.unique(po[sendable])
-        held_mask = in_bad_order & ~pd.Series(po).isin(sent_pos).to_numpy(bool)
+        sent_order = np.zeros(len(po_names), dtype=bool)
+        sent_order[po_codes[sendable]] = True
+        held_mask = in_bad_order & ~sent_order[po_codes]
         partial_mask = in_bad_order & ~held_mask & ~valid
     else:
         held_mask = in_bad_order
-        partial_mask = np.zeros(len(po), dtype=bool)
+        partial_mask = np.zeros(len(po_codes), dtype=bool)
     reported = held_mask | partial_mask
     set_aside = _held_orders(validated.loc[reported], partial_mask[reported])
 
     # Sendable line items, duplicates folded into their first row, grouped by order.
-    lines = validated.loc[sendable, [PO, LINE_ID, STATUS, SOURCE_ROW]]
-    first = ~lines.duplicated([PO, LINE_ID], keep="first").to_numpy()
-    codes, uniques = pd.factorize(lines[PO].to_numpy(dtype=object))
+    take = pa.array(np.flatnonzero(sendable))
+    ids = text_array(validated[LINE_ID]).take(take)
+    statuses = text_array(validated[STATUS]).take(take)
+    codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
+    n_orders = len(order_po)
+    line = pd.factorize(codes.astype(np.int64) * (len(ids) + 1) + _codes(ids))[0]
+    first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
-    all_rows = _join_groups(codes, source[sendable], len(uniques))
+    all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)
 
     kept = order[first[order]]
-    line_counts = np.bincount(codes[kept], minlength=len(uniques))
+    line_counts = np.bincount(codes[kept], minlength=n_orders)
     bounds = np.concatenate([[0], np.cumsum(line_counts)]).astype(np.int64)
+    index = pd.RangeIndex(n_orders)
     orders = pd.DataFrame(
-        {PO: pd.Series(uniques, dtype=object), LINE_COUNT: line_counts, SOURCE_ROWS: all_rows}
+        {
+            PO: text_series(text_array(pd.Series(po_names)).take(pa.array(order_po)), index),
+            LINE_COUNT: line_counts,
+            SOURCE_ROWS: text_series(all_rows, index),
+        },
+        index=index,
     )
+    kept_at = pa.array(kept)
     return Plan(
         rows=validated,
         orders=orders[_ORDER_COLUMNS],
         set_aside=set_aside,
         send_partial_orders=send_partial_orders,
-        _ids=lines[LINE_ID].to_numpy(dtype=object)[kept],
-        _statuses=lines[STATUS].to_numpy(dtype=object)[kept],
+        _ids=ids.take(kept_at).to_numpy(zero_copy_only=False),
+        _statuses=statuses.take(kept_at).to_numpy(zero_copy_only=False),
         _bounds=bounds,
     )
 
 
-def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> list[str]:
-    """Join ``values`` per group code (first-seen order kept within each group)."""
+def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Integer codes of Arrow text (pandas' hashing on its Arrow-backed str dtype)."""
+    return pd.factorize(text_series(values))[0].astype(np.int64)
+
+
+def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> pa.Array:
+    """Join ``values`` per group code (first-seen order kept within each group), in Arrow."""
     order = np.argsort(codes, kind="stable")
-    text = [str(v) for v in values[order]]
-    sizes = np.bincount(codes, minlength=groups)
-    stops = np.cumsum(sizes)
-    starts = stops - sizes
-    return [sep.join(text[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
+    text = pc.cast(pa.array(values[order]), pa.large_string())
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=groups))])
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), text)
+    return pc.binary_join(lists, pa.scalar(sep, pa.large_string()))
 
 
 def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
@@ -461,7 +482,7 @@ def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _SET_ASIDE_COLUMNS})
     codes, uniques = pd.factorize(held[PO].to_numpy(dtype=object))
     n = len(uniques)
-    all_rows = _join_groups(codes, held[SOURCE_ROW].to_numpy(), n)
+    all_rows = _join_groups(codes, held[SOURCE_ROW].to_numpy(), n).to_pylist()
     bad = ~held[VALID].to_numpy(bool)
     # A conflict's text already names all its rows: say it once per order, not per row.
     notes = pd.DataFrame(
@@ -475,7 +496,7 @@ def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
     ).drop_duplicates()
     details = _join_groups(
         notes["code"].to_numpy(), notes["note"].to_numpy(dtype=object), n, sep="; "
-    )
+    ).to_pylist()
     return pd.DataFrame(
         {
             PO: pd.Series(uniques, dtype=object),

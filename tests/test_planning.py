@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -15,10 +16,15 @@ from spectrum_tools import (
     Outcome,
     Plan,
     Request,
+    SpectrumClient,
     plan_updates,
+    problem_counts,
     read_updates,
+    send_updates,
     validate_updates,
 )
+from spectrum_tools.cli import main
+from spectrum_tools.sandbox import SandboxServer
 
 PO, LINE_ID, STATUS = "purchaseOrderNumber", "recipeSetReadableId", "workflowStatus"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
@@ -343,3 +349,101 @@ def test_a_request_never_mixes_orders(frame: pd.DataFrame, partial: bool) -> Non
         pairs = set(zip(mine[LINE_ID], mine[STATUS], strict=True))
         assert {(li[LINE_ID], li[STATUS]) for li in request.line_items} <= pairs
         assert request.line_count == len({li[LINE_ID] for li in request.line_items})
+
+
+# --------------------------------------------------------------------------- trust (issue 11 #3)
+
+
+def _validated_file(tmp_path: Path) -> Path:
+    """What ``spectrum-tools validate -o rows.csv`` writes for a sheet with two bad rows."""
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(
+        "PO Number,Recipe Set ID,New Status\n"
+        "HA-US-DEV00011101,TEBMKVGB,completed\n"
+        "HA-US-DEV00011102,ONCHR9YG,shipped\n"  # unknown status: invalid
+        "HA-US-DEV00011102,JW0368Z2,completed\n"
+        f"HA-US-DEV00011103,{'X' * 65},completed\n",  # longer than any recipe-set id
+        encoding="utf-8",
+    )
+    written = tmp_path / "rows.csv"
+    assert main(["validate", str(sheet), "-o", str(written)]) == 1
+    assert "False" in written.read_text(encoding="utf-8-sig")  # the file says valid=False
+    return written
+
+
+def test_a_valid_column_from_a_file_is_never_trusted(tmp_path: Path) -> None:
+    rows = read_updates(_validated_file(tmp_path))
+    assert set(rows["valid"]) == {"True", "False"}  # text, as any file holds it
+
+    plan = plan_updates(rows)
+
+    assert [b["purchaseOrderNumber"] for b in bodies(plan)] == ["HA-US-DEV00011101"]
+    held = plan.set_aside.set_index("purchaseOrderNumber")["details"]
+    assert "is not a workflow status" in held["HA-US-DEV00011102"]
+    assert "longer than 64 characters" in held["HA-US-DEV00011103"]
+
+
+def test_valid_true_typed_in_by_hand_does_not_make_a_row_sendable() -> None:
+    forged = rows(("P1", "AAAA1111", "completed"), ("P2", "", "nonsense"))
+    forged["valid"] = True
+    forged["problem"] = ""
+
+    plan = plan_updates(forged)
+
+    assert [b["purchaseOrderNumber"] for b in bodies(plan)] == ["P1"]
+    assert plan.set_aside["purchaseOrderNumber"].tolist() == ["P2"]
+
+
+def test_rows_validated_in_this_process_are_planned_without_validating_again() -> None:
+    validated = validate_updates(rows(("P1", "AAAA1111", "completed")))
+    assert plan_updates(validated).rows is validated
+    # A pickle (or any file) loses the mark: those rows are validated again.
+    again = plan_updates(copy.deepcopy(validated))
+    assert again.rows["valid"].tolist() == [True]
+    unpickled = pickle.loads(pickle.dumps(validated))  # noqa: S301 - our own bytes
+    assert plan_updates(unpickled).rows is not unpickled
+
+
+@pytest.mark.badinput
+def test_send_updates_on_a_validate_output_file_sends_no_invalid_row(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    client = SpectrumClient(sandbox.base_url, token=sandbox.token)
+
+    results = send_updates(
+        _validated_file(tmp_path), client, progress=False, runs_dir=tmp_path / "runs"
+    )
+
+    sent = {r["purchaseOrderNumber"] for r in sandbox.requests()}
+    assert sent == {"HA-US-DEV00011101"}
+    outcome = results.set_index("purchaseOrderNumber")["outcome"]
+    assert outcome["HA-US-DEV00011102"] == "invalid"
+    assert outcome["HA-US-DEV00011103"] == "invalid"
+
+
+# --------------------------------------------------------------------------- id length (issue 11)
+
+
+@pytest.mark.parametrize(
+    ("column", "limit"), [("recipeSetReadableId", 64), ("purchaseOrderNumber", 100)]
+)
+def test_an_id_longer_than_any_spectrum_id_is_invalid_with_a_clear_reason(
+    column: str, limit: int
+) -> None:
+    ok, long, huge = "A" * limit, "A" * (limit + 1), "7" * 100_000
+    frame = pd.DataFrame(
+        {
+            "purchaseOrderNumber": ["P1", "P2", "P3"],
+            "recipeSetReadableId": ["AAAA1111", "BBBB2222", "CCCC3333"],
+            "workflowStatus": ["completed"] * 3,
+        }
+    )
+    frame[column] = [ok, long, huge]
+
+    out = validate_updates(frame)
+
+    assert out["valid"].tolist() == [True, False, False]
+    reason = f"{column} is longer than {limit} characters (no Spectrum id is)"
+    assert out["problem"].tolist()[1:] == [reason, reason]
+    assert problem_counts(out).to_dict() == {f"{column} too long": 2}
+    assert "7" * 200 not in " ".join(plan_updates(out).set_aside["details"])

@@ -313,3 +313,38 @@ def test_problem_counts_by_kind() -> None:
 def test_problem_counts_empty_when_all_valid() -> None:
     out = validate_updates(rows(("P", "A", "completed"), ("P", "A", "completed")))
     assert problem_counts(out).to_dict() == {}
+
+
+def test_trimmed_characters_are_exactly_what_str_strip_strips() -> None:
+    # Arrow trims a listed set of characters; the list must be str.isspace() over all of
+    # Unicode, or a cell would trim differently from Python's str.strip().
+    from spectrum_tools import validation
+
+    python = {c for c in map(chr, range(0x110000)) if c.isspace()}
+    assert set(validation._WHITESPACE) == python
+
+
+def test_reading_validating_and_planning_import_no_http_server_or_jupyter_stack() -> None:
+    # The pure core and reading stand on their own (issue 14: `validate` must start fast).
+    # The package root is bypassed so only these modules and what they import are loaded.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, types\n"
+        "import importlib.util as u\n"
+        "spec = u.find_spec('spectrum_tools')\n"
+        "pkg = types.ModuleType('spectrum_tools')\n"
+        "pkg.__path__ = list(spec.submodule_search_locations)\n"
+        "sys.modules['spectrum_tools'] = pkg\n"
+        "import spectrum_tools.sheets, spectrum_tools.validation, spectrum_tools.planning\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(done.stdout.split())
+    heavy = {"requests", "urllib3", "tenacity", "tqdm", "starlette", "uvicorn", "ipywidgets"}
+    heavy |= {"IPython", "ipykernel", "jupyter_client", "openpyxl", "python_calamine"}
+    assert "pyarrow" in loaded and "pandas" in loaded
+    assert loaded & heavy == set()

@@ -1,0 +1,124 @@
+"""Turn a :class:`Grid` (or an analyst's DataFrame) into the frame of update rows. Pure.
+
+The frame has ``purchaseOrderNumber``, ``recipeSetReadableId``, ``workflowStatus``,
+``source_sheet``, ``source_row``, then the sheet's other columns; every cell column is
+text of the default string dtype (:data:`spectrum_tools.cells.TEXT`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spectrum_tools.cells import text_array, text_series, unescape
+from spectrum_tools.errors import ColumnError
+from spectrum_tools.schema import KEY_COLUMNS, SOURCE_ROW, SOURCE_SHEET
+from spectrum_tools.sheets.columns import (
+    HEADER_SCAN_ROWS,
+    column_letter,
+    find_header,
+    resolve_columns,
+)
+from spectrum_tools.sheets.delimited import unescape_column
+from spectrum_tools.sheets.grid import Grid
+
+__all__ = ["frame_from_dataframe", "frame_from_grid"]
+
+
+def frame_from_grid(grid: Grid, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """The update rows under the grid's header row.
+
+    Raises
+    ------
+    ColumnError
+        No row among the first 20 has the needed columns (names what the first row lacks).
+    """
+    head = grid.head(HEADER_SCAN_ROWS)
+    header_at, found, problems = find_header(head, columns)
+    if header_at is None:
+        seen = next((r for r in head if any(c.strip() for c in r)), [])
+        shown = ", ".join(repr(c) for c in seen if c.strip())[:300]
+        raise ColumnError(
+            f"{'; '.join(problems)}. Found columns: {shown or 'none'}",
+            file=grid.file,
+            sheet=grid.sheet or None,
+        )
+    header = head[header_at]
+    body = [column.slice(header_at + 1) for column in grid.columns]
+    if grid.sheet == "":  # a CSV: undo write_table's formula escape, header cells too
+        header = [unescape(h) for h in header]
+        body = [unescape_column(column) for column in body]
+    return _assemble(body, header, found, sheet=grid.sheet, first_row=header_at + 2)
+
+
+def frame_from_dataframe(df: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """The update rows of an analyst's DataFrame (headers resolved like a sheet's).
+
+    A ``source_row`` / ``source_sheet`` column is kept as the rows' origin; without one,
+    rows are numbered as if the frame was written with ``df.to_excel(index=False)``.
+
+    Raises
+    ------
+    ColumnError
+        The frame lacks one of the needed columns, or one is ambiguous.
+    """
+    headers = [str(c) for c in df.columns]
+    found, problems = resolve_columns(headers, columns)
+    if problems:
+        raise ColumnError(
+            f"{'; '.join(problems)}. Found columns: {', '.join(map(repr, headers))[:300]}",
+            file="DataFrame",
+        )
+    keep = [i for i, h in enumerate(headers) if h not in (SOURCE_ROW, SOURCE_SHEET)]
+    body = [text_array(df.iloc[:, i]) for i in keep]
+    sheet: str | list[str] = ""
+    first_row: int | list[int] = 2  # as if written with df.to_excel(index=False)
+    if SOURCE_ROW in headers:
+        first_row = [int(v) for v in pd.to_numeric(df[SOURCE_ROW]).tolist()]
+    if SOURCE_SHEET in headers:
+        sheet = [str(v) for v in df[SOURCE_SHEET].tolist()]
+    renumber = {old: new for new, old in enumerate(keep)}
+    header = [headers[i] for i in keep]
+    return _assemble(
+        body, header, {f: renumber[i] for f, i in found.items()}, sheet=sheet, first_row=first_row
+    )
+
+
+def _assemble(
+    body: Sequence[pa.Array | pa.ChunkedArray],
+    header: Sequence[str],
+    found: Mapping[str, int],
+    *,
+    sheet: str | Sequence[str],
+    first_row: int | Sequence[int],
+) -> pd.DataFrame:
+    n = len(body[0]) if body else 0
+    index = pd.RangeIndex(n)
+    out: dict[str, pd.Series] = {
+        field: text_series(body[found[field]], index) for field in KEY_COLUMNS
+    }
+    if isinstance(sheet, str):
+        out[SOURCE_SHEET] = text_series(pa.repeat(pa.scalar(sheet, pa.large_string()), n), index)
+    else:
+        out[SOURCE_SHEET] = text_series(pa.array(list(sheet), pa.large_string()), index)
+    if isinstance(first_row, int):
+        rows = np.arange(first_row, first_row + n, dtype=np.int64)
+    else:
+        rows = np.asarray(list(first_row), dtype=np.int64)
+    out[SOURCE_ROW] = pd.Series(rows, index=index)
+    taken = set(out)
+    for position, column in enumerate(body):
+        if position in found.values():
+            continue
+        name = str(header[position]).strip() if position < len(header) else ""
+        name = name or f"column {column_letter(position)}"
+        if name in taken:
+            name = f"{name} ({column_letter(position)})"
+        if not name or name in taken:
+            continue
+        taken.add(name)
+        out[name] = text_series(column, index)
+    return pd.DataFrame(out, index=index, copy=False)
