@@ -240,19 +240,14 @@ def preview_plan(
     else:
         reading = Reading(states={})
     states: Mapping[str, OrderState] = reading.states
-    if read_back:
-        current = current_frame(wanted, states)
-    else:
-        current = _not_read(wanted)
+    current = current_frame(wanted, states) if read_back else _not_read(wanted)
     changes = line_changes(wanted, current)
     decisions = order_decisions(changes, retry_without_missing=opts.retry_without_missing)
     by_order = decisions.set_index(PO)
-    lines = changes.assign(
-        **{
-            DECISION: changes[PO].map(by_order[DECISION]),
-            SOURCE_ROWS: wanted[SOURCE_ROWS].to_numpy(object),
-        }
-    )[list(LINE_COLUMNS)]
+    lines = changes.copy()
+    lines[DECISION] = changes[PO].map(by_order[DECISION])
+    lines[SOURCE_ROWS] = wanted[SOURCE_ROWS].to_numpy(object)
+    lines = lines[list(LINE_COLUMNS)]
     narrowed = _narrow(plan, decisions)
     missing = {
         str(po): tuple(ids)
