@@ -83,6 +83,7 @@ class Journal(Database):
         parent_run: int | None = None,
         dry_run: bool = False,
         stop: threading.Event | None = None,
+        before_images: pd.DataFrame | None = None,
     ) -> RunRecorder:
         """Record a new run and its plan (see :func:`.recorder.start_run`)."""
         return recorder.start_run(
@@ -95,6 +96,7 @@ class Journal(Database):
             parent_run=parent_run,
             dry_run=dry_run,
             stop=stop,
+            before_images=before_images,
         )
 
     def continue_run(self, run_id: int, *, stop: threading.Event | None = None) -> RunRecorder:

@@ -7,7 +7,7 @@ façade's business (:func:`spectrum_tools.runs.skip_applied`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from spectrum_tools.journal.database import Database
 from spectrum_tools.journal.recorder import meta_row
 from spectrum_tools.journal.schema import (
     ATTEMPT_COLUMNS,
+    BEFORE_COLUMNS,
     IN_FLIGHT,
     ORDER_COLUMNS,
     RUN_ID,
@@ -56,6 +57,10 @@ class RunRecord:
     attempts
         Every attempt: ``purchaseOrderNumber, attempt, session, line_count, sent_at,
         answered_at, http_status, details`` (``http_status`` empty when no answer came).
+    before_images
+        What Spectrum held for each line item the run sent, read just before it
+        (``purchaseOrderNumber, recipeSetReadableId, status, read_at, read_via``; an empty
+        ``status`` was not known). Empty when the run was sent without read-back.
     """
 
     run_id: int
@@ -65,6 +70,9 @@ class RunRecord:
     invalid_rows: pd.DataFrame
     plan: Plan
     attempts: pd.DataFrame
+    before_images: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(BEFORE_COLUMNS), dtype=object)
+    )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -250,6 +258,15 @@ def load_run(db: Database, run_id: int) -> RunRecord:
         "tool_version": version,
         "journal": str(db.path),
     }
+    before = pd.DataFrame(
+        db.read(
+            "SELECT purchaseOrderNumber, recipeSetReadableId, status, read_at, read_via"
+            " FROM before_images WHERE run_id = ?",
+            (run_id,),
+        ),
+        columns=list(BEFORE_COLUMNS),
+        dtype=object,
+    )
     rows = plan.rows
     return RunRecord(
         run_id=int(run_id),
@@ -259,4 +276,5 @@ def load_run(db: Database, run_id: int) -> RunRecord:
         invalid_rows=rows.loc[~rows[VALID].to_numpy(bool)].reset_index(drop=True),
         plan=plan,
         attempts=attempts,
+        before_images=before,
     )

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from spectrum_tools.engine import SendOptions
 from spectrum_tools.errors import JournalError
 from spectrum_tools.journal.codec import rows_to_json
@@ -33,7 +35,16 @@ from spectrum_tools.journal.schema import (
 )
 from spectrum_tools.planning import Plan, Request
 from spectrum_tools.results import OrderResult, RunObserver, RunStop
-from spectrum_tools.schema import DETAILS, LINE_COUNT, OUTCOME, PO, SOURCE_ROWS, Outcome, StopReason
+from spectrum_tools.schema import (
+    DETAILS,
+    LINE_COUNT,
+    LINE_ID,
+    OUTCOME,
+    PO,
+    SOURCE_ROWS,
+    Outcome,
+    StopReason,
+)
 from spectrum_tools.version import __version__
 
 __all__ = ["RunRecorder", "continue_run", "meta_row", "start_run"]
@@ -198,6 +209,7 @@ def start_run(
     parent_run: int | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
+    before_images: pd.DataFrame | None = None,
 ) -> RunRecorder:
     """Record a new run and its whole plan; return the observer that records the rest.
 
@@ -218,6 +230,10 @@ def start_run(
         Record a run that sends nothing (ignored when deciding what was applied).
     stop
         The run's stop event: set by the recorder when the journal cannot be written.
+    before_images
+        What Spectrum held for the line items about to be sent, read just before
+        (``purchaseOrderNumber, recipeSetReadableId, current_status, read_at,
+        read_via``; an empty status: not known). Undo restores these.
 
     Returns
     -------
@@ -291,6 +307,11 @@ def start_run(
                 " VALUES (?, ?, 'set_aside', ?, ?, ?, ?, ?, ?)",
                 [(run_id, *row, DONE) for row in aside_rows],
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO before_images (run_id, purchaseOrderNumber,"
+                " recipeSetReadableId, status, read_at, read_via) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, *row) for row in _before_rows(before_images)],
+            )
     except (sqlite3.Error, OSError) as exc:
         if lock is not None:
             lock.release()
@@ -352,3 +373,17 @@ def meta_row(db: Database, run_id: int) -> tuple[Any, ...]:
     if not rows:
         raise JournalError(f"no run {run_id} in {db.path}")
     return tuple(rows[0])
+
+
+def _before_rows(images: pd.DataFrame | None) -> list[tuple[str, str, str, str, str]]:
+    if images is None or images.empty:
+        return []
+    columns = [PO, LINE_ID, "current_status", "read_at", "read_via"]
+    return [
+        (str(po), str(line_id), _text(status), _text(when), _text(via))
+        for po, line_id, status, when, via in images[columns].itertuples(index=False, name=None)
+    ]
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

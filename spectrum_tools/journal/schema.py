@@ -13,6 +13,7 @@ from typing import Final
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
+    LINE_ID,
     OUTCOME,
     PO,
     SOURCE_ROWS,
@@ -21,6 +22,7 @@ from spectrum_tools.schema import (
 
 __all__ = [
     "ATTEMPT_COLUMNS",
+    "BEFORE_COLUMNS",
     "BUSY_TIMEOUT_S",
     "DEFAULT_RUNS_DIR",
     "DONE",
@@ -123,7 +125,18 @@ CREATE TABLE IF NOT EXISTS attempts (
     details             TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_order ON attempts(run_id, purchaseOrderNumber);
+CREATE TABLE IF NOT EXISTS before_images (
+    run_id              INTEGER NOT NULL REFERENCES runs(run_id),
+    purchaseOrderNumber TEXT NOT NULL,
+    recipeSetReadableId TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    read_at             TEXT NOT NULL,
+    read_via            TEXT NOT NULL,
+    PRIMARY KEY (run_id, purchaseOrderNumber, recipeSetReadableId)
+);
 """
+BEFORE_COLUMNS: Final = (PO, LINE_ID, "status", "read_at", "read_via")
+"""The columns of a run's before-images (``status`` empty: not known when it was read)."""
 
 ORDER_COLUMNS = ["seq", "kind", PO, LINE_COUNT, SOURCE_ROWS, "state", OUTCOME, "http_status"]
 ORDER_COLUMNS += [DETAILS, "missing_ids", "attempts", "elapsed_s"]
