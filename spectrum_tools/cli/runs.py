@@ -28,6 +28,7 @@ from spectrum_tools.errors import (
 )
 from spectrum_tools.journal import Journal
 from spectrum_tools.runs import (
+    picked_run,
     resume_run,
     retry_failed,
     retry_plan,
@@ -36,6 +37,11 @@ from spectrum_tools.runs import (
 from spectrum_tools.schema import OUTCOME, Outcome
 
 __all__ = ["register"]
+
+_FORCE_HELP = (
+    "also send line items a later run has set since (puts the older statuses back) "
+    "and line items already applied"
+)
 
 
 def register(sub: Subparsers) -> None:
@@ -48,6 +54,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
     p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
     p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
@@ -59,6 +66,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
     p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
     p.set_defaults(func=_retry)
 
     p = sub.add_parser("runs", help="list the journal's runs with counts by outcome")
@@ -78,11 +86,17 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
 
+    environment = client.environment_key
     with Journal.existing(args.runs_dir) as journal:
-        run_id = args.run if args.run is not None else journal.latest_unfinished()
+        run_id = args.run if args.run is not None else journal.latest_unfinished(environment)
         if run_id is None:
-            raise JournalError(f"no unfinished run in {journal.path}: nothing to resume")
-        pending = int(journal.load_run(run_id).counts[Outcome.PENDING.value])
+            raise JournalError(
+                f"no unfinished run in {journal.path} to {environment}: nothing to resume"
+            )
+        record = journal.load_run(run_id)
+    pending = int(record.counts[Outcome.PENDING.value])
+    if args.run is None:  # say which run was picked, and how old it is, before sending
+        out(f"Picked the latest unfinished run on {environment}: {picked_run(record)}")
     out(f"Resuming run {run_id}: {pending:,} orders pending or in flight, to {client.host}")
     return _journaled(
         lambda: resume_run(
@@ -92,6 +106,7 @@ def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
             stop=threading.Event(),
             max_per_minute=args.max_per_minute,
             workers=args.workers,
+            force=args.force,
         ),
         client,
         args,
@@ -125,6 +140,7 @@ def _retry_with(args: argparse.Namespace, client: SpectrumClient) -> int:
             stop=threading.Event(),
             max_per_minute=args.max_per_minute,
             workers=args.workers,
+            force=args.force,
         ),
         client,
         args,
@@ -172,7 +188,8 @@ def _runs(args: argparse.Namespace) -> int:
         out("  (none)")
         return EXIT_OK
     counts = [o.value for o in Outcome] + ["in_flight"]
-    shown = runs[["run_id", "parent_run", "state", "started_at", "host", "source_name"]].copy()
+    shown = runs[["run_id", "parent_run", "state", "started_at", "environment", "source_name"]]
+    shown = shown.copy()
     shown["started_at"] = shown["started_at"].map(_when)
     shown["parent_run"] = shown["parent_run"].map(lambda r: "" if pd.isna(r) else str(r))
     shown["requests"] = runs["requests"]
@@ -198,7 +215,7 @@ def _show(args: argparse.Namespace) -> int:
     meta = record.meta
     options = ", ".join(f"{k}={v}" for k, v in sorted(meta["options"].items()))
     out(f"Run {record.run_id}: {meta['state']}" + ("  (dry run)" if meta["dry_run"] else ""))
-    out(f"  Environment:  {meta['host']}")
+    out(f"  Environment:  {meta['host']}  ({meta['environment']})")
     out(f"  Input:        {meta['source_name']}  (sha256 {meta['source_hash']})")
     out(f"  Started:      {_when(meta['started_at'])} UTC")
     finished = _when(meta["finished_at"])

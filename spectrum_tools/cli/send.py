@@ -91,7 +91,7 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     rows = read_rows(args.file, args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
     if not args.force:  # shown before confirming; send_updates skips the same orders
-        plan = skip_applied(plan, client.host, runs_dir=args.runs_dir)
+        plan = skip_applied(plan, client.environment_key, runs_dir=args.runs_dir)
     print_plan_summary(plan)
     if not args.dry_run and plan.request_count and not args.yes:
         confirm(client.host, plan, options)

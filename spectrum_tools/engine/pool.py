@@ -6,6 +6,7 @@ I/O: none of its own (threads only).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 __all__ = ["run_workers"]
@@ -20,12 +21,20 @@ def run_workers(
     name: str,
     on_interrupt: Callable[[], None],
     on_crash: Callable[[BaseException], None],
+    stop: threading.Event | None = None,
+    drain_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Run ``work`` in ``count`` threads and wait until every one has returned.
 
     Ctrl-C while waiting calls ``on_interrupt`` (which must make ``work`` stop taking new
-    items), then keeps waiting so in-flight requests finish. A worker that raises calls
-    ``on_crash`` (which must stop the others); the first such exception is re-raised here.
+    items, and set ``stop``), then keeps waiting so in-flight requests finish. A worker
+    that raises calls ``on_crash`` (which must stop the others); the first such exception
+    is re-raised here.
+
+    Once ``stop`` is set, the wait lasts at most ``drain_s`` more seconds (one request
+    deadline): a worker still out then is left behind (a daemon thread; the caller must
+    ignore what it does later) and this returns.
     """
     all_done = threading.Event()
     running = [count]
@@ -48,13 +57,24 @@ def run_workers(
         threading.Thread(target=body, name=f"{name}-{n}", daemon=True).start()
     # Wait on an Event, not Thread.join: on CPython 3.11 a join interrupted by Ctrl-C can
     # mark a still-running thread as finished, and its in-flight request would be lost.
-    # The timeout only lets the main thread notice Ctrl-C; the Event ends the wait.
+    # The timeout only lets the main thread notice Ctrl-C and the drain deadline.
+    give_up: list[float] = []
+
+    def waiting() -> bool:
+        if all_done.wait(_POLL_S):
+            return False
+        if stop is None or drain_s is None or not stop.is_set():
+            return True
+        if not give_up:
+            give_up.append(clock() + drain_s)
+        return clock() < give_up[0]
+
     try:
-        while not all_done.wait(_POLL_S):
+        while waiting():
             pass
     except KeyboardInterrupt:
         on_interrupt()
-        while not all_done.wait(_POLL_S):  # in-flight requests finish; nothing new starts
+        while waiting():  # in-flight requests finish (within drain_s); nothing new starts
             pass
     if errors:
         raise errors[0]

@@ -15,7 +15,9 @@ A :class:`PacedRun` holds the state of one run and the rules every request of it
   after successes stops the run too (a token revoked mid-run looks like that).
 * **No answer at all**: after 3 items in a row (``max_unreachable_orders`` once something
   got through) with no HTTP answer, the run stops: a wrong URL or a lost network.
-* **Stopping**: Ctrl-C or the stop event: nothing new starts, in-flight requests finish.
+* **Stopping**: Ctrl-C or the stop event: nothing new starts, in-flight requests get at
+  most one request deadline (``client.deadline``) to finish; the run then ends without
+  them (their items have no result: the caller reports them in flight).
 
 Why a run ended is a :class:`~spectrum_tools.results.RunStop`, never a bare string.
 """
@@ -126,6 +128,7 @@ class PacedRun(Generic[R]):
         self._forbidden_streak = 0
         self._unreachable_streak = 0
         self._lock = threading.Lock()
+        self.partial_results: Sequence[R | None] = []
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -289,6 +292,7 @@ class PacedRun(Generic[R]):
         *,
         name: str,
         done: Callable[[int, R], None] | None = None,
+        drain_s: float | None = None,
     ) -> Sequence[R | None]:
         """Do ``work(index)`` for every index below ``count`` on the run's workers.
 
@@ -302,13 +306,24 @@ class PacedRun(Generic[R]):
             The worker threads' name prefix.
         done
             Called with each item's index and result as soon as it is known.
+        drain_s
+            Once the run is stopping, how long items in progress may take to finish
+            (one request deadline); the run then ends without them (None: no bound).
 
         Returns
         -------
-        One result per index; None for the items the run stopped before. :attr:`stopped`
-        says why it stopped (``STOPPED`` when the stop event was set from outside).
+        One result per index; None for the items the run stopped before, or that were
+        still in progress when ``drain_s`` ran out. :attr:`stopped` says why it stopped
+        (``STOPPED`` when the stop event was set from outside).
+
+        Raises
+        ------
+        Exception
+            What a worker raised (the run is stopped first); :attr:`partial_results`
+            then holds the results known so far.
         """
         results: list[R | None] = [None] * count
+        self.partial_results = results
         cursor = iter(range(count))
         cursor_lock = threading.Lock()
 
@@ -332,7 +347,10 @@ class PacedRun(Generic[R]):
             name=name,
             on_interrupt=lambda: self.halt(StopReason.INTERRUPTED, StopReason.INTERRUPTED.value),
             on_crash=crashed,
+            stop=self.stop,
+            drain_s=drain_s,
         )
+        results = list(results)  # a worker still out past drain_s can no longer change them
         if self.stop.is_set() and self.stopped is None and None in results:
             # stop.set() from outside: a graceful stop
             self.stopped = RunStop(StopReason.STOPPED, StopReason.STOPPED.value)

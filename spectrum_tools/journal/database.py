@@ -20,10 +20,12 @@ from spectrum_tools.journal.locks import RunLock
 from spectrum_tools.journal.schema import (
     BUSY_TIMEOUT_S,
     JOURNAL_FILE,
+    MIGRATIONS,
     RUNNING,
     SCHEMA,
     SCHEMA_VERSION,
     UNFINISHED,
+    legacy_environment,
     resolve,
 )
 
@@ -113,6 +115,13 @@ class Database:
         db.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
             with self.write() as tx:
+                # Re-read inside the write lock: another process may have just migrated it.
+                version = int(tx.execute("PRAGMA user_version").fetchone()[0])
+                has_runs = tx.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+                ).fetchone()
+                if has_runs and version >= 1:
+                    _migrate(tx, version)
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         tx.execute(statement)
@@ -161,3 +170,20 @@ class Database:
         if stored != RUNNING:
             return stored
         return RUNNING if self.live(run_id) else UNFINISHED
+
+
+def _migrate(tx: sqlite3.Connection, version: int) -> None:
+    """Bring a journal written by an older spectrum-tools up to :data:`SCHEMA_VERSION`.
+
+    Version 1 -> 2: runs get their environment key, derived from the stored host as the
+    version 1 client spoke to it (:func:`~spectrum_tools.journal.schema.legacy_environment`).
+    """
+    for step in range(version, SCHEMA_VERSION):
+        for statement in MIGRATIONS.get(step, ()):
+            tx.execute(statement)
+        if step == 1:
+            hosts = tx.execute("SELECT run_id, host FROM runs").fetchall()
+            tx.executemany(
+                "UPDATE runs SET environment = ? WHERE run_id = ?",
+                [(legacy_environment(str(host)), run_id) for run_id, host in hosts],
+            )

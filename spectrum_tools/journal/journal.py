@@ -77,6 +77,7 @@ class Journal(Database):
         plan: Plan,
         *,
         host: str,
+        environment: str | None = None,
         source_name: str,
         source_hash: str,
         options: SendOptions | Mapping[str, Any],
@@ -90,6 +91,7 @@ class Journal(Database):
             self,
             plan,
             host=host,
+            environment=environment,
             source_name=source_name,
             source_hash=source_hash,
             options=options,
@@ -107,13 +109,17 @@ class Journal(Database):
         """One row per run, newest last: see :func:`~spectrum_tools.journal.queries.runs`."""
         return queries.runs(self)
 
-    def latest_unfinished(self) -> int | None:
+    def latest_unfinished(self, environment: str | None = None) -> int | None:
         """The latest unfinished run (see :func:`.queries.latest_unfinished`)."""
-        return queries.latest_unfinished(self)
+        return queries.latest_unfinished(self, environment)
 
-    def applied(self, host: str) -> pd.DataFrame:
-        """Line items runs to ``host`` set: see :func:`~spectrum_tools.journal.queries.applied`."""
-        return queries.applied(self, host)
+    def applied(self, environment: str) -> pd.DataFrame:
+        """Line items runs to an environment set: see :func:`.queries.applied`."""
+        return queries.applied(self, environment)
+
+    def touched_after(self, run_id: int, environment: str) -> pd.DataFrame:
+        """Line items later runs set or may have set: see :func:`.queries.touched_after`."""
+        return queries.touched_after(self, run_id, environment)
 
     def load_run(self, run_id: int) -> RunRecord:
         """Rebuild one run: see :func:`~spectrum_tools.journal.queries.load_run`."""

@@ -7,10 +7,15 @@ I/O: ``locks/run-<id>.lock`` files in the runs folder.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
-__all__ = ["RunLock"]
+__all__ = ["PROBE_GRACE_S", "RunLock"]
+
+PROBE_GRACE_S: Final = 1.0
+"""How long taking a run's lock keeps trying while someone else has it (a probe)."""
+_RETRY_S: Final = 0.005
 
 
 class RunLock:
@@ -25,13 +30,21 @@ class RunLock:
         self.path = path
         self._handle: IO[bytes] | None = None
 
-    def acquire(self) -> bool:
-        """Take the lock without waiting; False when another holder has it."""
+    def acquire(self, wait_s: float = PROBE_GRACE_S) -> bool:
+        """Take the lock; False when another holder still has it after ``wait_s`` seconds.
+
+        :meth:`held` probes by taking the lock for a moment (``spectrum-tools runs`` does,
+        for every run it lists), so a lock found taken is tried again for a short while:
+        a probe lets go within microseconds, a process sending the run holds it for the run.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+b")
-        if not _try_lock(handle):
-            handle.close()
-            return False
+        give_up = time.monotonic() + wait_s
+        while not _try_lock(handle):
+            if time.monotonic() >= give_up:
+                handle.close()
+                return False
+            time.sleep(_RETRY_S)
         self._handle = handle
         return True
 

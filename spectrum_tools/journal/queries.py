@@ -28,7 +28,7 @@ from spectrum_tools.planning import Plan
 from spectrum_tools.results import line_results, results_frame
 from spectrum_tools.schema import LINE_ID, OUTCOME, PO, STATUS, VALID, Outcome
 
-__all__ = ["RunRecord", "applied", "latest_unfinished", "load_run", "runs"]
+__all__ = ["RunRecord", "applied", "latest_unfinished", "load_run", "runs", "touched_after"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +40,8 @@ class RunRecord:
     run_id
         The run's number in its journal.
     meta
-        ``host, source_name, source_hash, options, started_at, finished_at, state,
+        ``host`` (for display), ``environment`` (the environment key runs are matched
+        by), ``source_name, source_hash, options, started_at, finished_at, state,
         stopped_reason, parent_run``, plus ``dry_run``, ``sessions`` (1 + resumes),
         ``requests``, ``tool_version`` and ``journal`` (the database path). Times are
         ISO 8601 text in UTC.
@@ -94,12 +95,13 @@ def runs(db: Database) -> pd.DataFrame:
         ``run_id, parent_run, started_at, finished_at, state, host, source_name,
         requests``, then a count of orders per outcome (one column per
         :class:`~spectrum_tools.schema.Outcome`), ``in_flight`` (orders that were in
-        flight when the run ended) and ``attempts`` (HTTP requests made). ``state`` is
+        flight when the run ended), ``attempts`` (HTTP requests made) and
+        ``environment`` (the environment key runs are matched by). ``state`` is
         ``running`` (a live process is sending it), ``finished``, ``stopped``,
         ``interrupted``, or ``unfinished`` (its process died mid-run: resume it).
     """
     head = [RUN_ID, "parent_run", "started_at", "finished_at", "state", "host"]
-    head += ["source_name"]
+    head += ["source_name", "environment"]
     query = f"SELECT {', '.join(head)} FROM runs ORDER BY run_id"  # noqa: S608 - constants
     runs = pd.DataFrame(db.read(query))
     runs = runs if len(runs.columns) else pd.DataFrame(columns=head)
@@ -122,23 +124,26 @@ def runs(db: Database) -> pd.DataFrame:
         columns=columns,
         dtype="int64",
     )
-    out = pd.concat([runs.reset_index(drop=True), table], axis=1)
+    out = pd.concat([runs.drop(columns="environment").reset_index(drop=True), table], axis=1)
+    out["environment"] = runs["environment"].astype(object).to_numpy()
     out[RUN_ID] = out[RUN_ID].astype("int64")
     out["parent_run"] = out["parent_run"].astype("Int64")
     out["state"] = [db.state_of(int(r), s) for r, s in zip(out[RUN_ID], out["state"], strict=True)]
     return out
 
 
-def latest_unfinished(db: Database) -> int | None:
+def latest_unfinished(db: Database, environment: str | None = None) -> int | None:
     """The most recent run with orders still pending that no live process is sending.
 
-    Dry runs never count. Returns None when every run went to the end.
+    Dry runs never count; with ``environment`` (an environment key) only its runs do.
+    Returns None when every run went to the end.
     """
     rows = db.read(
         "SELECT DISTINCT r.run_id FROM runs r JOIN orders o ON o.run_id = r.run_id"
         " WHERE r.dry_run = 0 AND o.kind = 'request' AND o.outcome = ?"
+        " AND (? IS NULL OR r.environment = ?)"
         " ORDER BY r.run_id DESC",
-        (Outcome.PENDING.value,),
+        (Outcome.PENDING.value, environment, environment),
     )
     for (run_id,) in rows:
         if not db.live(int(run_id)):
@@ -146,8 +151,13 @@ def latest_unfinished(db: Database) -> int | None:
     return None
 
 
-def applied(db: Database, host: str) -> pd.DataFrame:
-    """Line items that runs to ``host`` are known to have set, with the run that did it.
+def applied(db: Database, environment: str) -> pd.DataFrame:
+    """Line items that runs to ``environment`` are known to have set, with the run that did it.
+
+    ``environment`` is an environment key (``client.environment_key``, with its scheme):
+    runs match on it, so two environments behind one gateway never count for each other.
+    A bare host (no ``://``, as older callers pass ``client.host``) matches every run
+    to that host whatever its path: use a key.
 
     For each line item the latest run that sent it counts: an ``updated`` order (or a
     ``partial`` one, minus its missing ids) applied its statuses; a later attempt whose
@@ -160,14 +170,15 @@ def applied(db: Database, host: str) -> pd.DataFrame:
     pandas.DataFrame
         ``purchaseOrderNumber, recipeSetReadableId, workflowStatus, run_id``.
     """
+    by_key = "://" in environment
     rows = db.read(
         "SELECT o.purchaseOrderNumber, l.recipeSetReadableId, l.workflowStatus, o.run_id,"
-        " o.outcome, o.missing_ids, o.last_attempt"
+        " o.outcome, o.missing_ids || ',' || o.left_out, o.last_attempt"
         " FROM orders o JOIN runs r ON r.run_id = o.run_id"
         " JOIN lines l ON l.run_id = o.run_id AND l.seq = o.seq"
-        " WHERE r.host = ? AND r.dry_run = 0 AND o.kind = 'request' AND o.attempts > 0"
-        " AND o.outcome != ?",
-        (host, Outcome.NOT_FOUND.value),
+        " WHERE (CASE WHEN ? THEN r.environment ELSE r.host END) = ? AND r.dry_run = 0"
+        " AND o.kind = 'request' AND o.attempts > 0 AND o.outcome != ?",
+        (int(by_key), environment, Outcome.NOT_FOUND.value),
     )
     cols = [PO, LINE_ID, STATUS, RUN_ID, OUTCOME, "missing", "seq"]
     sent = pd.DataFrame(rows, columns=cols)
@@ -185,6 +196,53 @@ def applied(db: Database, host: str) -> pd.DataFrame:
     )
     done = latest.loc[latest[OUTCOME].isin(SUCCESS), [PO, LINE_ID, STATUS, RUN_ID]]
     return done.reset_index(drop=True).astype({RUN_ID: "int64"})
+
+
+def touched_after(db: Database, run_id: int, environment: str) -> pd.DataFrame:
+    """Line items that runs after ``run_id`` on ``environment`` set, or may have set.
+
+    What a resume or a retry of ``run_id`` must not put back over (issue 11): a line item
+    of a later, not dry, run whose order was sent and came back ``updated``, ``partial``
+    (minus its missing ids), ``failed`` (the effect of a failed attempt is unknown), was
+    in flight when that run ended, or is ``pending`` after an answer that was not a
+    refusal (401/403 change nothing). Line items a later run left out, and ``not_found``
+    orders, changed nothing and do not count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``purchaseOrderNumber, recipeSetReadableId, run_id``: one row per line item, with
+        the latest such run.
+    """
+    rows = db.read(
+        "SELECT o.purchaseOrderNumber, l.recipeSetReadableId, o.run_id,"
+        " o.missing_ids || ',' || o.left_out"
+        " FROM orders o JOIN runs r ON r.run_id = o.run_id"
+        " JOIN lines l ON l.run_id = o.run_id AND l.seq = o.seq"
+        " WHERE r.environment = ? AND r.run_id > ? AND r.dry_run = 0"
+        " AND o.kind = 'request' AND o.attempts > 0"
+        " AND (o.outcome IN (?, ?, ?) OR o.state = ?"
+        "      OR (o.outcome = ? AND COALESCE(o.http_status, 0) NOT IN (401, 403)))",
+        (
+            environment,
+            int(run_id),
+            *SUCCESS,
+            Outcome.FAILED.value,
+            IN_FLIGHT,
+            Outcome.PENDING.value,
+        ),
+    )
+    cols = [PO, LINE_ID, RUN_ID, "left"]
+    found = pd.DataFrame(rows, columns=cols)
+    if found.empty:
+        return pd.DataFrame({PO: [], LINE_ID: []}, dtype=object).assign(
+            run_id=pd.Series(dtype="int64")
+        )
+    pairs = zip(found[LINE_ID], found["left"], strict=True)
+    kept = [li not in set(m.split(",")) for li, m in pairs]
+    found = found.loc[np.asarray(kept, dtype=bool), [PO, LINE_ID, RUN_ID]]
+    latest = found.sort_values(RUN_ID, kind="stable").drop_duplicates([PO, LINE_ID], keep="last")
+    return latest.reset_index(drop=True).astype({RUN_ID: "int64"})
 
 
 def load_run(db: Database, run_id: int) -> RunRecord:
@@ -209,6 +267,7 @@ def load_run(db: Database, run_id: int) -> RunRecord:
         dry_run,
         sessions,
         version,
+        environment,
     ) = meta_row(db, run_id)
     options_dict = json.loads(options)
     (rows_json,) = db.read("SELECT rows FROM run_rows WHERE run_id = ?", (run_id,))[0]
@@ -244,6 +303,7 @@ def load_run(db: Database, run_id: int) -> RunRecord:
     results = results_frame(plan, [order_result(o) for o in requests.itertuples()])
     meta: dict[str, Any] = {
         "host": host,
+        "environment": environment,
         "source_name": source_name,
         "source_hash": source_hash,
         "options": options_dict,

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -31,10 +31,11 @@ from spectrum_tools.journal.schema import (
     PENDING,
     RUNNING,
     STOPPED,
+    legacy_environment,
     now,
 )
 from spectrum_tools.planning import Plan, Request
-from spectrum_tools.results import OrderResult, RunObserver, RunStop
+from spectrum_tools.results import OrderResult, RunObserver, RunSettings, RunStop
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -70,7 +71,7 @@ class RunRecorder(RunObserver):
         self,
         journal: Database,
         run_id: int,
-        session: int,
+        session: int | None,
         lock: RunLock,
         *,
         stop: threading.Event | None = None,
@@ -79,7 +80,8 @@ class RunRecorder(RunObserver):
         self.journal = journal
         self.error: Exception | None = None
         self.stop = stop
-        self._session = session
+        self._session = session or 0  # None: a resumed run, its session starts with the run
+        self._resuming = session is None
         self._lock = lock
         self._open: dict[tuple[str, int], int] = {}
         self._guard = threading.Lock()
@@ -94,6 +96,56 @@ class RunRecorder(RunObserver):
                 self.error = exc
         if self.stop is not None:
             self.stop.set()
+
+    def run_started(self, plan: Plan, options: RunSettings) -> None:
+        """A resumed run: mark it running again, as a new session (before any request).
+
+        Raises
+        ------
+        JournalError
+            The journal cannot be written (the run does not start).
+        """
+        if not self._resuming:
+            return
+        try:
+            with self.journal.write() as db:
+                db.execute(
+                    "UPDATE runs SET state = ?, finished_at = NULL, stopped_reason = NULL,"
+                    " sessions = sessions + 1 WHERE run_id = ?",
+                    (RUNNING, self.run_id),
+                )
+                row = db.execute("SELECT sessions FROM runs WHERE run_id = ?", (self.run_id,))
+                self._session = int(row.fetchone()[0])
+        except sqlite3.Error as exc:
+            error = JournalError(f"cannot resume run {self.run_id} in {self.journal.path}: {exc}")
+            self._failed(error)
+            raise error from None
+        self._resuming = False
+
+    def leave_out(self, left_out: Mapping[str, Iterable[str]]) -> None:
+        """Record, per order, the line items this session deliberately does not send.
+
+        A resume leaves out line items a later run has set (issue 11): the journal then
+        does not count them as set by this run (:func:`~.queries.applied`).
+
+        Raises
+        ------
+        JournalError
+            The journal cannot be written.
+        """
+        rows = [(",".join(ids), self.run_id, po) for po, ids in left_out.items()]
+        if not rows:
+            return
+        try:
+            with self.journal.write() as db:
+                db.executemany(
+                    "UPDATE orders SET left_out = ? WHERE run_id = ? AND kind = 'request'"
+                    " AND purchaseOrderNumber = ?",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            message = f"cannot record run {self.run_id} in {self.journal.path}: {exc}"
+            raise JournalError(message) from None
 
     def sending(self, request: Request, attempt: int) -> None:
         """Mark the order in flight and log the attempt, committed before the request."""
@@ -203,6 +255,7 @@ def start_run(
     plan: Plan,
     *,
     host: str,
+    environment: str | None = None,
     source_name: str,
     source_hash: str,
     options: SendOptions | Mapping[str, Any],
@@ -219,7 +272,11 @@ def start_run(
         What the run will send (its set-aside orders are recorded with their outcome).
     host
         The environment's host (``client.host``). Never pass a URL with credentials:
-        the journal keeps what it is given.
+        the journal keeps what it is given. For display only.
+    environment
+        The environment key (``client.environment_key``): what runs are matched by.
+        None: derived from ``host`` as for a legacy run
+        (:func:`~spectrum_tools.journal.schema.legacy_environment`); pass the key.
     source_name, source_hash
         The input file's name and sha256 (or "DataFrame"/"Plan" and a payload hash).
     options
@@ -241,6 +298,7 @@ def start_run(
         Pass it to the engine as an observer; it holds the run's lock until
         ``run_finished`` (or :meth:`RunRecorder.close`).
     """
+    environment = environment if environment is not None else legacy_environment(host)
     settings = dataclasses.asdict(options) if isinstance(options, SendOptions) else options
     stored = {**settings, "send_partial_orders": plan.send_partial_orders}
 
@@ -255,6 +313,7 @@ def start_run(
         for i, r in enumerate(requests)
         for k, li in enumerate(r.line_items)
     ]
+    items = {(r.purchase_order, li["recipeSetReadableId"]) for r in requests for li in r.line_items}
     aside = plan.set_aside
     aside_rows = [
         (len(requests) + j, str(po), str(outcome), int(count), str(rows), str(details))
@@ -265,15 +324,18 @@ def start_run(
     lock: RunLock | None = None
     try:
         with journal.write() as db:
+            if not dry_run:  # in the write transaction: two sends cannot both pass it
+                _refuse_overlap(journal, db, environment, items)
             cursor = db.execute(
-                "INSERT INTO runs (parent_run, started_at, state, host, source_name,"
-                " source_hash, options, dry_run, tool_version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (parent_run, started_at, state, host, environment,"
+                " source_name, source_hash, options, dry_run, tool_version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     parent_run,
                     started,
                     RUNNING,
                     host,
+                    environment,
                     source_name,
                     source_hash,
                     json.dumps(stored, default=str),
@@ -323,10 +385,57 @@ def start_run(
     return RunRecorder(journal, run_id, 1, lock, stop=stop)
 
 
+def _refuse_overlap(
+    journal: Database, db: sqlite3.Connection, environment: str, items: set[tuple[str, str]]
+) -> None:
+    """Refuse a new run while a live run on the same environment has some of its line
+    items still to send or in flight (issue 11: two sends of one sheet at once).
+
+    Skipping cannot help there (the other run has not applied them yet) and sending both
+    would race two processes over the same orders; the analyst waits for the other run,
+    or stops it, and sends again: what it applied is skipped then.
+
+    Raises
+    ------
+    JournalError
+        Such a live run exists (naming it); nothing was recorded.
+    """
+    if not items:
+        return
+    candidates = db.execute(
+        "SELECT DISTINCT r.run_id, r.started_at FROM runs r JOIN orders o ON o.run_id = r.run_id"
+        " WHERE r.environment = ? AND r.dry_run = 0 AND o.kind = 'request' AND o.state != ?",
+        (environment, DONE),
+    ).fetchall()
+    for run_id, started in candidates:
+        if not journal.live(int(run_id)):
+            continue
+        rows = db.execute(
+            "SELECT o.purchaseOrderNumber, l.recipeSetReadableId FROM orders o"
+            " JOIN lines l ON l.run_id = o.run_id AND l.seq = o.seq"
+            " WHERE o.run_id = ? AND o.kind = 'request' AND o.state != ?",
+            (run_id, DONE),
+        ).fetchall()
+        orders = {po for po, li in rows if (po, li) in items}
+        if orders:
+            raise JournalError(
+                f"run {run_id} (started {str(started)[:19].replace('T', ' ')} UTC) is sending "
+                f"{len(orders):,} of these orders to {environment} right now; wait for it to "
+                "end (or stop it), then send again: what it applied is skipped then. "
+                "Nothing was sent"
+            )
+
+
 def continue_run(
     journal: Database, run_id: int, *, stop: threading.Event | None = None
 ) -> RunRecorder:
-    """Take a run up again (for :func:`~spectrum_tools.resume_run`): a new session.
+    """Take a run up again (for :func:`~spectrum_tools.resume_run`): lock it first.
+
+    The run's lock is taken before anything of it is read, so a second resume of the same
+    run either waits out this one and then reads what it did, or is refused: two resumes
+    never send the same orders. The new session starts (``state`` running, ``sessions``
+    + 1) when the engine starts the run (:meth:`RunRecorder.run_started`); closing the
+    recorder before that changes nothing.
 
     Raises
     ------
@@ -340,20 +449,7 @@ def continue_run(
             f"run {run_id} is being sent by another process right now; "
             "wait for it to end (or stop it) before resuming"
         )
-    try:
-        with journal.write() as db:
-            db.execute(
-                "UPDATE runs SET state = ?, finished_at = NULL, stopped_reason = NULL,"
-                " sessions = sessions + 1 WHERE run_id = ?",
-                (RUNNING, run_id),
-            )
-            session = int(
-                db.execute("SELECT sessions FROM runs WHERE run_id = ?", (run_id,)).fetchone()[0]
-            )
-    except sqlite3.Error as exc:
-        lock.release()
-        raise JournalError(f"cannot resume run {run_id} in {journal.path}: {exc}") from None
-    return RunRecorder(journal, run_id, session, lock, stop=stop)
+    return RunRecorder(journal, run_id, None, lock, stop=stop)
 
 
 def meta_row(db: Database, run_id: int) -> tuple[Any, ...]:
@@ -366,7 +462,7 @@ def meta_row(db: Database, run_id: int) -> tuple[Any, ...]:
     """
     rows = db.read(
         "SELECT run_id, parent_run, started_at, finished_at, state, stopped_reason, host,"
-        " source_name, source_hash, options, dry_run, sessions, tool_version"
+        " source_name, source_hash, options, dry_run, sessions, tool_version, environment"
         " FROM runs WHERE run_id = ?",
         (int(run_id),),
     )

@@ -1,6 +1,6 @@
 """The journal's storage layout: where it lives, its SQL tables, the states it stores.
 
-Pure: no I/O (constants and two tiny helpers). The layout is described in
+Pure: no I/O (constants and three tiny helpers). The layout is described in
 :mod:`spectrum_tools.journal`.
 """
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from spectrum_tools.errors import SpectrumError
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -19,6 +20,7 @@ from spectrum_tools.schema import (
     SOURCE_ROWS,
     Outcome,
 )
+from spectrum_tools.urls import environment_key, is_loopback
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -30,6 +32,7 @@ __all__ = [
     "INTERRUPTED",
     "IN_FLIGHT",
     "JOURNAL_FILE",
+    "MIGRATIONS",
     "ORDER_COLUMNS",
     "PENDING",
     "RUNNING",
@@ -39,6 +42,7 @@ __all__ = [
     "STOPPED",
     "SUCCESS",
     "UNFINISHED",
+    "legacy_environment",
     "now",
     "resolve",
 ]
@@ -47,8 +51,12 @@ DEFAULT_RUNS_DIR: Final = Path("spectrum-runs")
 """The runs folder when none is given, relative to the working directory of the call."""
 
 JOURNAL_FILE: Final = "journal.sqlite3"
-SCHEMA_VERSION: Final = 1
-"""``PRAGMA user_version`` of a journal this version writes; newer ones are refused."""
+SCHEMA_VERSION: Final = 2
+"""``PRAGMA user_version`` of a journal this version writes; newer ones are refused.
+
+Version 2 added ``runs.environment`` (the environment key, see
+:func:`spectrum_tools.urls.environment_key`) and ``orders.left_out``; a version 1 journal
+is migrated when opened (:data:`MIGRATIONS`)."""
 BUSY_TIMEOUT_S: Final = 30.0
 RUN_ID: Final = "run_id"
 
@@ -73,6 +81,7 @@ CREATE TABLE IF NOT EXISTS runs (
     state          TEXT NOT NULL,
     stopped_reason TEXT,
     host           TEXT NOT NULL,
+    environment    TEXT NOT NULL DEFAULT '',
     source_name    TEXT NOT NULL,
     source_hash    TEXT NOT NULL,
     options        TEXT NOT NULL,
@@ -97,6 +106,7 @@ CREATE TABLE IF NOT EXISTS orders (
     http_status         INTEGER,
     details             TEXT NOT NULL DEFAULT '',
     missing_ids         TEXT NOT NULL DEFAULT '',
+    left_out            TEXT NOT NULL DEFAULT '',
     attempts            INTEGER NOT NULL DEFAULT 0,
     last_attempt        INTEGER,
     elapsed_s           REAL NOT NULL DEFAULT 0,
@@ -134,14 +144,47 @@ CREATE TABLE IF NOT EXISTS before_images (
     read_via            TEXT NOT NULL,
     PRIMARY KEY (run_id, purchaseOrderNumber, recipeSetReadableId)
 );
+CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment, run_id);
 """
 BEFORE_COLUMNS: Final = (PO, LINE_ID, "status", "read_at", "read_via")
 """The columns of a run's before-images (``status`` empty: not known when it was read)."""
+
+MIGRATIONS: Final = {
+    # 1 -> 2: the environment key (legacy rows get theirs from the stored host, see
+    # legacy_environment) and the line items a resume or retry deliberately left out.
+    1: (
+        "ALTER TABLE runs ADD COLUMN environment TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE orders ADD COLUMN left_out TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX IF NOT EXISTS runs_by_environment ON runs(environment, run_id)",
+    ),
+}
+"""Statements that bring a journal of version ``key`` to version ``key + 1``."""
 
 ORDER_COLUMNS = ["seq", "kind", PO, LINE_COUNT, SOURCE_ROWS, "state", OUTCOME, "http_status"]
 ORDER_COLUMNS += [DETAILS, "missing_ids", "attempts", "elapsed_s"]
 ATTEMPT_COLUMNS = [PO, "attempt", "session", "line_count", "sent_at", "answered_at"]
 ATTEMPT_COLUMNS += ["http_status", "details"]
+
+
+def legacy_environment(host: str) -> str:
+    """The environment key of a run recorded before journals stored one (version 1).
+
+    Version 1 kept only the host (``host`` or ``host:port``), and its clients spoke
+    ``http://`` to loopback hosts only and ``https://`` to every other, with no path. So a
+    legacy run's key is that URL, normalised; a host that does not parse is kept as is
+    (it then matches no client's key, so nothing is skipped or resumed by mistake).
+
+    Examples
+    --------
+    >>> legacy_environment("127.0.0.1:8765"), legacy_environment("Spectrum.Example.com:443")
+    ('http://127.0.0.1:8765', 'https://spectrum.example.com')
+    """
+    name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    scheme = "http" if is_loopback(name) else "https"
+    try:
+        return environment_key(f"{scheme}://{host}")
+    except SpectrumError:
+        return host
 
 
 def now() -> str:
