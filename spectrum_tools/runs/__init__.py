@@ -24,12 +24,13 @@ run ends, and a journal that could not be written raises :class:`JournalError`.
 
 from spectrum_tools.runs.recording import Recording, source_identity
 from spectrum_tools.runs.resume import picked_run, resume_run, retry_failed, retry_plan, run_options
-from spectrum_tools.runs.send import send_plan, send_updates
+from spectrum_tools.runs.send import preview_send, send_plan, send_updates
 from spectrum_tools.runs.skip import skip_applied
 
 __all__ = [
     "Recording",
     "picked_run",
+    "preview_send",
     "resume_run",
     "retry_failed",
     "retry_plan",

@@ -42,7 +42,9 @@ class Recording:
     source_name, source_hash
         What is recorded about the input (default: "Plan" and a hash of the payloads).
     parent_run
-        The run this one retries.
+        The run this one retries (or undoes).
+    kind
+        What the run is: ``"send"``, ``"retry"`` or ``"undo"`` (kept with its options).
     """
 
     runs_dir: str | Path | None = None
@@ -50,6 +52,7 @@ class Recording:
     source_name: str | None = None
     source_hash: str | None = None
     parent_run: int | None = None
+    kind: str = "send"
 
 
 # --------------------------------------------------------------------------- sources

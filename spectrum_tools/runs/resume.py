@@ -22,7 +22,7 @@ from spectrum_tools.planning import Plan
 from spectrum_tools.results import RunObserver
 from spectrum_tools.runs.recording import Recording
 from spectrum_tools.runs.skip import Superseded
-from spectrum_tools.runs.wiring import NOT_RECORDED, framed, send_new, send_recorded
+from spectrum_tools.runs.wiring import NOT_RECORDED, Adjustments, framed, send_new, send_recorded
 from spectrum_tools.schema import OUTCOME, PO, Outcome
 
 __all__ = [
@@ -152,7 +152,14 @@ def resume_run(
             _log.info("resuming %s", picked)
         try:
             sent = send_recorded(
-                part, client, options, recorder, stop, observers, progress, superseded.notes
+                part,
+                client,
+                options,
+                recorder,
+                stop,
+                observers,
+                progress,
+                Adjustments(notes=superseded.notes),
             )
         except RunStoppedError as exc:
             full = whole_run(journal.load_run(run_id).results, record, client, exc.results)
@@ -229,7 +236,14 @@ def retry_failed(
     stop = stop if stop is not None else threading.Event()
     try:
         frame = send_new(
-            plan, client, options, recording, stop, observers, progress, superseded.notes
+            plan,
+            client,
+            options,
+            recording,
+            stop,
+            observers,
+            progress,
+            Adjustments(notes=superseded.notes),
         )
     except RunStoppedError as exc:
         if exc.results is not None:

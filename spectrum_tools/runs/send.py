@@ -14,7 +14,9 @@ import pandas as pd
 
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.engine import SendOptions
+from spectrum_tools.errors import RunStoppedError
 from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.readback.preview import Preview, preview_plan
 from spectrum_tools.results import OrderResult, RunObserver
 from spectrum_tools.runs.recording import (
     DEFAULT_RECORDING,
@@ -24,11 +26,12 @@ from spectrum_tools.runs.recording import (
     source_identity,
 )
 from spectrum_tools.runs.skip import skip_applied
-from spectrum_tools.runs.wiring import NOT_RECORDED, framed, send_new
+from spectrum_tools.runs.wiring import NOT_RECORDED, Adjustments, framed, send_new
 from spectrum_tools.schema import Outcome
 from spectrum_tools.sheets import read_updates
 
 __all__ = [
+    "preview_send",
     "send_plan",
     "send_updates",
 ]
@@ -36,23 +39,74 @@ __all__ = [
 # --------------------------------------------------------------------------- sending
 
 
-def send_plan(
+def preview_send(
     plan: Plan,
     client: SpectrumClient,
     options: SendOptions | None = None,
     *,
     recording: Recording | None = DEFAULT_RECORDING,
+    read_back: bool = True,
+    progress: bool = False,
+    stop: threading.Event | None = None,
+) -> Preview:
+    """What sending ``plan`` would change now, and the plan that changes only that.
+
+    Skips what earlier runs applied (unless ``recording.force``, or no recording), then
+    reads Spectrum's current state (unless ``read_back=False``) and decides each order:
+    see :func:`~spectrum_tools.readback.preview.preview_plan`. Sends no status.
+
+    Parameters
+    ----------
+    plan
+        The plan as read, validated and planned from the sheet.
+    client
+        The environment.
+    options
+        The pace of the reads, the pace the ETA assumes, and ``retry_without_missing``.
+    recording
+        Where earlier runs are recorded (for the skip rule).
+    read_back
+        Read Spectrum's current state (default); False previews the plan as it is.
+    progress, stop
+        Progress bars; an event to stop reading.
+
+    Returns
+    -------
+    Preview
+        Hand it to :func:`send_plan` to send exactly what it shows.
+    """
+    options = options or SendOptions()
+    if recording is not None and not recording.force:
+        plan = skip_applied(plan, client.environment_key, runs_dir=recording.runs_dir)
+    return preview_plan(plan, client, options, read_back=read_back, progress=progress, stop=stop)
+
+
+def send_plan(
+    plan: Plan | Preview,
+    client: SpectrumClient,
+    options: SendOptions | None = None,
+    *,
+    recording: Recording | None = DEFAULT_RECORDING,
     dry_run: bool = False,
+    read_back: bool = True,
     progress: bool = True,
     stop: threading.Event | None = None,
     observers: Iterable[RunObserver] = (),
 ) -> pd.DataFrame:
     """Send ``plan`` as a journaled run; return one row per order.
 
+    Unless given a :class:`~spectrum_tools.readback.preview.Preview`, it first skips
+    what earlier runs applied and reads Spectrum's current state (:func:`preview_send`):
+    an order whose every line item already holds the wanted status is ``unchanged`` and
+    not sent, only line items that change are sent, and an order Spectrum would refuse
+    whole is ``not_found`` without a request. What each sent line item held before is
+    kept in the journal (its before-image), so the run can be undone.
+
     Parameters
     ----------
     plan
-        The exact plan to send (e.g. the one shown to the user).
+        The plan, or the exact preview shown to the user (sent as it is: nothing is read
+        again).
     client
         The Spectrum environment to send to.
     options
@@ -60,8 +114,10 @@ def send_plan(
     recording
         How the run is recorded; None sends without a journal (and skips nothing).
     dry_run
-        Send and record nothing; every sendable order gets outcome ``dry_run`` (orders
-        earlier runs applied still show as ``skipped``).
+        Send and record nothing; every order that would be sent gets outcome ``dry_run``
+        (orders already set are ``unchanged``, orders earlier runs applied ``skipped``).
+    read_back
+        Read Spectrum's current state first (default); ignored for a preview.
     progress
         Show a progress bar with ETA (stderr in a terminal, a widget in Jupyter).
     stop
@@ -78,20 +134,57 @@ def send_plan(
     ------
     RunStoppedError
         The run stopped by itself (401, 403 before any success, an endless 403 streak, a
-        host that does not answer): ``results`` holds the frame, unsent orders ``pending``.
+        host that does not answer), reading or sending: ``results`` holds the frame,
+        unsent orders ``pending``.
     JournalError
         The run journal cannot be opened or written (the run stops).
     """
     options = options or SendOptions()
     stop = stop if stop is not None else threading.Event()
-    if recording is not None and not recording.force:
-        plan = skip_applied(plan, client.environment_key, runs_dir=recording.runs_dir)
+    preview = (
+        plan
+        if isinstance(plan, Preview)
+        else preview_send(
+            plan,
+            client,
+            options,
+            recording=recording,
+            read_back=read_back,
+            progress=progress,
+            stop=stop,
+        )
+    )
+    if preview.stopped is not None:  # the read did not finish: nothing is sent
+        return _unsent(preview, client)
     if dry_run:
         results = [
-            OrderResult.unsent(r, Outcome.DRY_RUN, "not sent (dry run)") for r in plan.requests()
+            OrderResult.unsent(r, Outcome.DRY_RUN, "not sent (dry run)")
+            for r in preview.plan.requests()
         ]
-        return framed(plan, results, client, None, NOT_RECORDED)
-    return send_new(plan, client, options, recording, stop, observers, progress)
+        return framed(preview.plan, results, client, None, NOT_RECORDED)
+    return send_new(
+        preview.plan,
+        client,
+        options,
+        recording,
+        stop,
+        observers,
+        progress,
+        Adjustments(left_out=preview.missing),
+        preview.before_images(),
+    )
+
+
+def _unsent(preview: Preview, client: SpectrumClient) -> pd.DataFrame:
+    """Every order pending: the read of the current state stopped before it finished."""
+    stopped = preview.stopped
+    assert stopped is not None
+    text = f"not sent: reading the current state stopped ({stopped.message})"
+    results = [OrderResult.unsent(r, Outcome.PENDING, text) for r in preview.plan.requests()]
+    frame = framed(preview.plan, results, client, stopped, NOT_RECORDED)
+    if not stopped.graceful:
+        raise RunStoppedError(stopped.message, results=frame)
+    return frame
 
 
 def send_updates(
@@ -100,6 +193,7 @@ def send_updates(
     options: SendOptions | None = None,
     *,
     dry_run: bool = False,
+    read_back: bool = True,
     sheet: str | None = None,
     columns: Mapping[str, str] | None = None,
     send_partial_orders: bool = False,
@@ -124,7 +218,10 @@ def send_updates(
         Pace, workers and retries: a :class:`~spectrum_tools.SendOptions`. Its fields may
         also be given as keywords (``max_per_minute=60, workers=2``), not both.
     dry_run
-        Send nothing; every sendable order gets outcome ``dry_run``.
+        Send nothing; every order that would be sent gets outcome ``dry_run``.
+    read_back
+        Read Spectrum's current state first and send only what changes (default; see
+        :func:`send_plan`).
     sheet, columns
         Passed to :func:`~spectrum_tools.read_updates` for a path or upload.
     send_partial_orders
@@ -183,6 +280,7 @@ def send_updates(
         options,
         recording=recording,
         dry_run=dry_run,
+        read_back=read_back,
         progress=progress,
         stop=stop,
         observers=observers,

@@ -10,9 +10,10 @@ recorder is closed however the run ends, and a journal that could not be written
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import pandas as pd
@@ -28,12 +29,50 @@ from spectrum_tools.schema import Outcome
 
 __all__ = [
     "NOT_RECORDED",
+    "Adjustments",
     "framed",
     "send_new",
     "send_recorded",
 ]
 
 NOT_RECORDED: Final[dict[str, Any]] = {"run_id": None, "journal": None}
+
+
+@dataclass(frozen=True)
+class Adjustments:
+    """What the façade knows about some orders before they are sent, for their results.
+
+    Attributes
+    ----------
+    notes
+        Order -> text added to its result's details (e.g. the line items a resume left
+        out because a later run set them).
+    left_out
+        Order -> line items a read-back showed Spectrum does not have; they were left out
+        of the request, so a success is ``partial`` with them as ``missing_ids``.
+    """
+
+    notes: Mapping[str, str] = field(default_factory=dict)
+    left_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.notes or self.left_out)
+
+    def apply(self, result: OrderResult) -> OrderResult:
+        """``result`` as the analyst must see it (unchanged for a ``pending`` order)."""
+        po = result.purchase_order
+        if result.outcome is Outcome.PENDING:
+            return result
+        missing = self.left_out.get(po, ())
+        if missing and result.outcome is Outcome.UPDATED:
+            result = replace(
+                result,
+                outcome=Outcome.PARTIAL,
+                missing_ids=missing,
+                details=f"{result.details} Not in Spectrum, left out: {', '.join(missing)}.",
+            )
+        note = self.notes.get(po)
+        return replace(result, details=result.details + note) if note else result
 
 
 def send_new(
@@ -44,11 +83,13 @@ def send_new(
     stop: threading.Event,
     observers: Iterable[RunObserver],
     progress: bool,
-    notes: Mapping[str, str] | None = None,
+    adjust: Adjustments | None = None,
+    before_images: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Send ``plan`` as a new run (recorded unless ``recording`` is None)."""
+    """Send ``plan`` as a new run (recorded unless ``recording`` is None), with the
+    line items' ``before_images`` (what a read-back found) kept in the journal."""
     if recording is None:
-        return send_recorded(plan, client, options, None, stop, observers, progress, notes)
+        return send_recorded(plan, client, options, None, stop, observers, progress, adjust)
     with Journal(recording.runs_dir) as journal:
         recorder = journal.start_run(
             plan,
@@ -56,11 +97,12 @@ def send_new(
             environment=client.environment_key,
             source_name=recording.source_name or "Plan",
             source_hash=recording.source_hash or plan_hash(plan),
-            options=options,
+            options={**dataclasses.asdict(options), "kind": recording.kind},
             parent_run=recording.parent_run,
             stop=stop,
+            before_images=before_images,
         )
-        return send_recorded(plan, client, options, recorder, stop, observers, progress, notes)
+        return send_recorded(plan, client, options, recorder, stop, observers, progress, adjust)
 
 
 def send_recorded(
@@ -71,22 +113,21 @@ def send_recorded(
     stop: threading.Event,
     observers: Iterable[RunObserver],
     progress: bool,
-    notes: Mapping[str, str] | None = None,
+    adjust: Adjustments | None = None,
 ) -> pd.DataFrame:
     """The one journaled-run wiring: send, close the recorder, frame, raise if stopped.
 
-    ``notes``: order -> text added to its result's details (e.g. the line items a resume
-    left out), before any observer hears of the result.
+    ``adjust`` shapes each result before any observer (the journal first) hears of it.
     """
     # The journal first: an order is committed as in flight before anyone else hears of it.
     hooks: list[RunObserver] = [*([recorder] if recorder is not None else []), *observers]
     if progress:
         hooks.append(SendProgress())
-    if notes:
-        hooks = [_Noted(hook, notes) for hook in hooks]
+    if adjust:
+        hooks = [_Adjusted(hook, adjust) for hook in hooks]
     try:
         results, stopped = run_plan(plan, client, options, observers=hooks, stop=stop)
-        results = [_note(r, notes) for r in results] if notes else results
+        results = [adjust.apply(r) for r in results] if adjust else results
     finally:
         if recorder is not None:
             _release(recorder)  # raises JournalError when the journal could not be written
@@ -96,12 +137,12 @@ def send_recorded(
     return frame
 
 
-class _Noted(RunObserver):
-    """An observer that hears each result with its order's note added to the details."""
+class _Adjusted(RunObserver):
+    """An observer that hears each result as :meth:`Adjustments.apply` shapes it."""
 
-    def __init__(self, inner: RunObserver, notes: Mapping[str, str]) -> None:
+    def __init__(self, inner: RunObserver, adjust: Adjustments) -> None:
         self.inner = inner
-        self.notes = notes
+        self.adjust = adjust
 
     def run_started(self, plan: Plan, options: RunSettings) -> None:
         self.inner.run_started(plan, options)
@@ -115,17 +156,10 @@ class _Noted(RunObserver):
         self.inner.answered(request, attempt, http_status, details)
 
     def finished(self, result: OrderResult) -> None:
-        self.inner.finished(_note(result, self.notes))
+        self.inner.finished(self.adjust.apply(result))
 
     def run_finished(self, results: list[OrderResult], stopped: RunStop | None) -> None:
-        self.inner.run_finished([_note(r, self.notes) for r in results], stopped)
-
-
-def _note(result: OrderResult, notes: Mapping[str, str]) -> OrderResult:
-    note = notes.get(result.purchase_order)
-    if not note or result.outcome is Outcome.PENDING:
-        return result
-    return replace(result, details=result.details + note)
+        self.inner.run_finished([self.adjust.apply(r) for r in results], stopped)
 
 
 def framed(
