@@ -83,7 +83,14 @@ def test_send_prints_its_run_then_runs_and_show_describe_it(
     header, row = listing[1].split(), listing[2].split()
     assert header[0] == "run" and header[-4:] == ["requests", "updated", "not_found", "invalid"]
     assert row[:2] == ["1", "finished"]  # no parent run: that column is blank
-    assert row[-6:] == [f"http://127.0.0.1:{sandbox.port}", "status_updates.csv", "46", "45", "1", "5"]
+    assert row[-6:] == [
+        f"http://127.0.0.1:{sandbox.port}",
+        "status_updates.csv",
+        "46",
+        "45",
+        "1",
+        "5",
+    ]
 
     assert main(["show", "1", "--runs-dir", str(runs)]) == 1  # not every order updated
     shown = capsys.readouterr().out

@@ -121,7 +121,9 @@ def test_resume_refuses_another_environment(make_sandbox: MakeSandbox, tmp_path:
     run_id = _stopped_run(first, runs, order_numbers(first, 3), after=1)
     first.clear_requests()
 
-    with pytest.raises(ConfigError, match=f"run {run_id} was sent to http://127.0.0.1:{first.port}, not"):
+    with pytest.raises(
+        ConfigError, match=f"run {run_id} was sent to http://127.0.0.1:{first.port}, not"
+    ):
         resume_run(run_id, client_for(other), runs_dir=runs, progress=False)
     with pytest.raises(ConfigError):
         retry_failed(run_id, client_for(other), runs_dir=runs, progress=False)
