@@ -19,6 +19,7 @@ from typing import Final
 
 import pandas as pd
 from openpyxl import load_workbook
+from openpyxl.styles import Font
 
 from spectrum_tools.schema import (
     DETAILS,
@@ -147,7 +148,7 @@ def add_sheet(workbook: Path, name: str, df: pd.DataFrame) -> Path:
     for record in df.itertuples(index=False, name=None):
         ws.append(["" if v is None else str(v) for v in record])
     for cell in ws[1]:
-        cell.font = cell.font.copy(bold=True)
+        cell.font = Font(bold=True)
     for row in ws.iter_rows(min_row=2):
         for cell in row:
             cell.data_type = "s"  # text, never a formula
