@@ -23,10 +23,10 @@ from spectrum_tools.engine import SendOptions
 from spectrum_tools.journal import Journal
 from spectrum_tools.planning import plan_updates
 from spectrum_tools.results import OrderResult
+from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.schema import Outcome
 from spectrum_tools.sheets import read_updates
 from spectrum_tools.validation import validate_updates
-from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.widgets import BulkUpdateApp
 from spectrum_tools.widgets.environment import CUSTOM
 from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview

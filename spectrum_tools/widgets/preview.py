@@ -99,7 +99,8 @@ def build_send_preview(
     >>> from spectrum_tools.planning import plan_updates
     >>> from spectrum_tools.validation import validate_updates
     >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
-    ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"], "workflowStatus": ["completed", "shipped"]})
+    ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"],
+    ...     "workflowStatus": ["completed", "shipped"]})
     >>> p = build_send_preview(plan_updates(validate_updates(rows)), None, SendOptions())
     >>> p.counts, p.lines["decision"].tolist()
     ({'send': 1, 'invalid': 1}, ['send', 'invalid'])
