@@ -151,6 +151,7 @@ class FixPanel:
                         layout=w.Layout(width="auto"),
                     )
                     cell.add_class(f"spectrum-fix-{field}")
+                    cell.add_class(f"spectrum-fix-row-{row}")
                     cell.observe(self._edited(row, field), names="value")
                     self._cells[(row, field)] = cell
                     children.append(cell)

@@ -156,10 +156,16 @@ def preview_table(preview: SendPreview) -> pd.DataFrame:
             "Current status": current,
             "New status": lines["wanted_status"],
             "What happens": lines["decision"].map(ORDER_DECISIONS).fillna(lines["decision"]),
-            "Note": lines["read_note"].where(~lines["leaves_final"].astype(bool), "")
-            + lines["leaves_final"].map({True: "moves out of a final status", False: ""}),
+            "Note": _notes(lines),
         }
     ).reset_index(drop=True)
+
+
+def _notes(lines: pd.DataFrame) -> pd.Series:
+    """The read note, led by a warning when a line item leaves a final status."""
+    final = lines["leaves_final"].astype(bool)
+    warning = final.map({True: "moves out of a final status; ", False: ""})
+    return (warning + lines["read_note"].astype(str)).str.rstrip("; ")
 
 
 class PreviewPanel:

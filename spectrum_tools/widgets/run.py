@@ -269,11 +269,13 @@ class WidgetProgress(RunObserver):
                 f"Stopping: {in_flight} requests under way finish, the rest stay pending…"
             )
         elif options is not None:
-            left = self.eta_seconds(max(0, total - done))
+            remaining = max(0, total - done)
+            left = self.eta_seconds(remaining)
+            paced = options.eta_seconds(remaining + 1) if remaining else 0.0
             how = (
-                "at the answers' measured speed"
-                if measured
-                else (f"at {options.max_per_minute:g} a minute")
+                "at the measured answer time"
+                if measured and left > paced
+                else f"at {options.max_per_minute:g} a minute"
             )
             panel.eta.value = _render.info_line(f"About {_render.duration(left)} left ({how}).")
 

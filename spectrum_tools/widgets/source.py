@@ -75,7 +75,7 @@ class SourcePanel:
             description="Try the sample",
             icon="flask",
             tooltip="load a practice sheet (for the sandbox)",
-            layout=w.Layout(width="150px"),
+            layout=w.Layout(width="170px", min_width="170px"),
         )
         self.sample_button.layout.display = None if sample is not None else "none"
         self.note = w.HTML()
@@ -93,8 +93,8 @@ class SourcePanel:
                 options=[("(not set)", _NOT_SET)],
                 value=_NOT_SET,
                 description=COLUMN_LABELS[field],
-                style={"description_width": "170px"},
-                layout=w.Layout(width="480px"),
+                style={"description_width": "220px"},
+                layout=w.Layout(width="560px"),
             )
             for field in KEY_COLUMNS
         }
