@@ -540,7 +540,8 @@ def test_send_asks_with_host_orders_requests_and_eta_then_shows_results_and_file
     grid = app.results_grid.frame
     assert grid is not None
     assert grid["outcome"].tolist()[:2] == ["not_found", "invalid"]  # failures first
-    assert "elapsed_s" in grid.columns and "source_rows" in grid.columns  # no column cut off
+    assert list(grid.columns)[:3] == ["PO number", "outcome", "details"]
+    assert "seconds" in grid.columns and "rows in the sheet" in grid.columns  # none cut off
     assert 'download="run-1-report.xlsx"' in app.report_link.value
     assert 'download="run-1-errors.xlsx"' in app.errors_link.value
     assert 'download="run-1-succeeded.xlsx"' in app.success_link.value

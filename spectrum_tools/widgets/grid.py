@@ -84,7 +84,7 @@ class DataGrid:
             "lengthMenu": [10, 25, 100, 500],
             "scrollX": True,
             "maxBytes": _MAX_BYTES,
-            "classes": "display compact nowrap cell-border",
+            "classes": "display compact cell-border",
             "allow_html": False,
         }
         table = ITable(shown, **options)

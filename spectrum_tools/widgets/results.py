@@ -12,7 +12,18 @@ from typing import Final
 import ipywidgets as w
 import pandas as pd
 
-from spectrum_tools.schema import OUTCOME, Outcome
+from spectrum_tools.schema import (
+    ATTEMPTS,
+    DETAILS,
+    ELAPSED_S,
+    HTTP_STATUS,
+    LINE_COUNT,
+    MISSING_IDS,
+    OUTCOME,
+    PO,
+    SOURCE_ROWS,
+    Outcome,
+)
 from spectrum_tools.widgets import _render
 from spectrum_tools.widgets.grid import FAILURES_FIRST, DataGrid, failures_first
 
@@ -84,7 +95,7 @@ class ResultsPanel:
         ordered = {name: int(counts.get(name, 0)) for name in FAILURES_FIRST}
         self.chart.value = _render.outcome_chart(ordered)
         self.grid.show(
-            failures_first(results),
+            _for_analysts(failures_first(results)),
             "Orders (failures first; click a header to sort, type in a box to filter)",
         )
         failed = int(counts.get(Outcome.FAILED.value, 0) + counts.get(Outcome.NOT_FOUND.value, 0))
@@ -118,6 +129,26 @@ class ResultsPanel:
 
     def _picked(self, _change: object = None) -> None:
         self.resume_button.disabled = not self.unfinished.value
+
+
+# The results' columns in analysts' words, the reason right after the outcome.
+RESULT_LABELS: Final = {
+    PO: "PO number",
+    OUTCOME: "outcome",
+    DETAILS: "details",
+    LINE_COUNT: "line items",
+    MISSING_IDS: "line items Spectrum did not know",
+    HTTP_STATUS: "HTTP code",
+    ATTEMPTS: "attempts",
+    ELAPSED_S: "seconds",
+    SOURCE_ROWS: "rows in the sheet",
+}
+
+
+def _for_analysts(results: pd.DataFrame) -> pd.DataFrame:
+    known = [c for c in RESULT_LABELS if c in results.columns]
+    rest = [c for c in results.columns if c not in RESULT_LABELS]
+    return results[[*known, *rest]].rename(columns=RESULT_LABELS)
 
 
 def unfinished_options(runs: pd.DataFrame) -> list[tuple[str, int]]:
