@@ -527,13 +527,14 @@ class BulkUpdateApp:
         preview = self.preview
         plan = preview.plan
         connection = self._connect(env)  # a real environment needs its token by now
-        orders = len(preview.orders)
         lines = int((preview.lines["decision"] == "send").sum())
+        others = len(preview.orders) - plan.request_count
         question = (
-            f"Send <b>{plan.request_count:,}</b> requests ({lines:,} line items of "
-            f"{orders:,} orders) to <b>{connection.client.host}</b> ({env.name}), at "
+            f"Send <b>{plan.request_count:,}</b> requests (one per order, {lines:,} line items) "
+            f"to <b>{connection.client.host}</b> ({env.name}), at "
             f"{self.max_per_minute.value} a minute: about "
             f"<b>{_render.duration(preview.eta_s)}</b>?"
+            + (f" The other {others:,} orders are not sent (see the preview)." if others else "")
         )
         self._ask(question, env, self._send)
 
@@ -592,6 +593,9 @@ class BulkUpdateApp:
             )
 
         self._previewed = None  # another send needs another preview
+        self.preview_panel.note.value = _render.info_line(
+            "Sent as previewed. Preview again to send anything more."
+        )
         self._start(f"Sending {plan.request_count:,} requests to {connection.client.host}", work)
 
     def _sent_from_now(self) -> _SentFrom | None:
@@ -825,6 +829,8 @@ class BulkUpdateApp:
             self._error(exc, note)
         finally:
             self.run_panel.set_running(False)
+            if self.results is not None and (self.results[OUTCOME] == Outcome.PENDING.value).any():
+                self.run_panel.resume_button.disabled = False
             self._guarded(self._refresh_runs, "resume")()
             if self.results is not None:
                 bad = self.results[OUTCOME].isin([Outcome.FAILED.value, Outcome.NOT_FOUND.value])

@@ -163,7 +163,7 @@ class RunPanel:
             f"Stopped: {pending:,} orders pending</div>"
         )
         self.resume_button.layout.display = None
-        self.resume_button.disabled = False
+        self.resume_button.disabled = True  # the app enables it once the run has ended
 
     def show_finished(self) -> None:
         """A finished run: a green bar."""
@@ -289,6 +289,7 @@ class BackgroundRun:
         on_done: Callable[[pd.DataFrame | None, BaseException | None], None],
     ) -> None:
         self.stop_event = threading.Event()
+        self._work_done = threading.Event()
         self.results: pd.DataFrame | None = None
         self.error: BaseException | None = None
         self._work = work
@@ -302,8 +303,8 @@ class BackgroundRun:
 
     @property
     def running(self) -> bool:
-        """Whether the thread is still going."""
-        return self._thread.is_alive()
+        """Whether the work is still going (its results are being shown: not any more)."""
+        return self._thread.is_alive() and not self._work_done.is_set()
 
     def stop(self) -> None:
         """Ask for a graceful stop: in-flight requests finish, nothing new starts."""
@@ -320,4 +321,5 @@ class BackgroundRun:
         except BaseException as exc:  # shown as one line by on_done; never a traceback
             self.error = exc
             self.results = getattr(exc, "results", None)
+        self._work_done.set()  # on_done may start the next run (Resume) at once
         self._on_done(self.results, self.error)
