@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from spectrum_tools.sandbox import sample_data_dir
+from spectrum_tools.sheets import read_updates
 from spectrum_tools.widgets import notebooks_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -147,28 +149,87 @@ def page(tmp_path: Path) -> Iterator[Any]:
             context.close()
 
 
-def drive_the_app(page: Any) -> None:
-    """Validate, preview, set the pace, send; wait for the results table."""
+def set_pace(page: Any, per_minute: int) -> None:
+    pace = page.locator(".widget-inline-hbox", has_text="Requests a minute").locator("input")
+    pace.fill(str(per_minute))
+    pace.press("Enter")
+
+
+def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
+    """Fix a row, preview, confirm, send, stop, resume, then the results grid and files.
+
+    The sheet is loaded already. Screenshots of each step go to ``test-output/``.
+    """
+    send = page.locator("button.jupyter-button", has_text=re.compile(r"^\s*Send\s*$"))
+    assert send.is_disabled()  # nothing is sent before a preview
     page.get_by_role("button", name="Validate").click()
     page.locator(".spectrum-validation").wait_for()
     assert "205" in page.locator(".spectrum-validation").inner_text()
-    page.locator(".spectrum-invalid-rows").wait_for()
 
-    pace = page.locator(".widget-inline-hbox", has_text="per minute").locator("input")
-    pace.fill("6000")
-    pace.press("Enter")
+    # Fix row 35 ("shipped") in the grid of invalid rows: re-validated at once.
+    cell = page.locator(".spectrum-fix-row-35.spectrum-fix-workflowStatus input")
+    assert cell.input_value() == "shipped"
+    cell.fill("delivered")
+    cell.press("Enter")
+    page.locator(".spectrum-validation", has_text="206").wait_for()
+    page.locator(".spectrum-success", has_text="fine now").first.wait_for()
+    screenshot(page, tmp_path, f"{name}-1-fixed.png")
+
+    # Slow enough to press Stop half way: one request a second.
+    set_pace(page, 60)
     page.get_by_role("button", name="Preview").click()
-    page.locator(".spectrum-preview", has_text="6000/min").wait_for()
-    assert page.locator(".spectrum-payload").count() == 3
+    page.locator(".spectrum-preview", has_text="60 a minute").wait_for()
+    grid = page.locator(".spectrum-preview-grid table.dataTable[id]")
+    grid.wait_for()
+    assert "will be sent" in grid.inner_text()
+    assert page.locator(".spectrum-payload").count() == 3  # in the closed JSON toggle
+    assert not page.locator(".spectrum-payload").first.is_visible()
+    assert send.is_enabled()
+    screenshot(page, tmp_path, f"{name}-2-preview.png")
 
-    page.get_by_role("button", name="Send").click()
-    results = page.locator(".spectrum-results")
-    results.wait_for(timeout=RUN_TIMEOUT_MS)
-    assert "HA-US-DEV00011101" in results.inner_text()
-    page.locator(".spectrum-info", has_text="finished").first.wait_for()
-    assert "updated 45" in page.locator(".spectrum-info", has_text="finished").first.inner_text()
-    page.locator("a.spectrum-download", has_text="Report workbook").wait_for()
+    send.click()
+    question = page.locator(".spectrum-question")
+    question.wait_for()
+    assert "<b>47</b>" in question.inner_html() and "requests" in question.inner_text()
+    screenshot(page, tmp_path, f"{name}-3-confirm.png")
+    page.get_by_role("button", name="Yes, send").click()
+    page.locator(".spectrum-counts", has_text=re.compile(r"\b[2-9] of 47")).wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
+    page.get_by_role("button", name="Stop").click()
+    stopped = page.locator(".spectrum-stopped")
+    stopped.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert "pending" in stopped.inner_text()
+    screenshot(page, tmp_path, f"{name}-4-stopped.png")
+
+    set_pace(page, 6000)
+    page.locator("button.mod-success", has_text="Resume").click()
+    page.locator(".spectrum-question", has_text="pending orders").wait_for()
+    page.get_by_role("button", name="Yes, send").click()
+    page.locator(".spectrum-success", has_text="finished").first.wait_for(timeout=RUN_TIMEOUT_MS)
+
+    results = page.locator(".spectrum-results-grid table.dataTable[id]")
+    results.wait_for()
+    page.locator(".spectrum-chart").wait_for()
+    first_row = results.locator("tbody tr").first
+    assert "not_found" in first_row.inner_text()  # failures first
+    # Filter the grid: only the updated orders stay.
+    search = page.locator(".spectrum-results-grid input[type=search]").first
+    search.fill("HA-US-DEV00011108")
+    page.locator(".spectrum-results-grid tbody tr", has_text="updated").first.wait_for()
+    assert results.locator("tbody tr").count() == 1
+    search.fill("")
     results.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"{name}-5-results.png")
+
+    with page.expect_download() as download:
+        page.locator("a.spectrum-download", has_text="Error file").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    errors = read_updates(saved)
+    assert saved.name == "run-1-errors.xlsx"
+    assert set(errors["outcome"]) == {"invalid", "not_found"}
+    assert "shipped" not in set(errors["workflowStatus"])  # row 35 was fixed and sent
 
 
 @contextlib.contextmanager
@@ -224,7 +285,9 @@ def test_bulk_update_notebook_in_jupyterlab(page: Any, tmp_path: Path) -> None:
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             page.get_by_role("button", name="Validate").wait_for(timeout=RUN_TIMEOUT_MS)
-            drive_the_app(page)
+            page.get_by_role("button", name="Try the sample").click()
+            page.locator(".spectrum-success", has_text="Loaded status_updates.xlsx").wait_for()
+            drive_the_app(page, tmp_path, "jupyterlab")
         shot = screenshot(page, tmp_path, "jupyterlab-bulk-update.png")
     assert shot.stat().st_size > 10_000
     assert (runs / "journal.sqlite3").is_file()
@@ -254,12 +317,16 @@ def test_spectrum_tools_app_serves_the_notebook_with_voila(page: Any, tmp_path: 
         with kept_on_failure(page, tmp_path, "voila-failure.png"):
             page.get_by_role("button", name="Validate").wait_for(timeout=RUN_TIMEOUT_MS)
             assert "Traceback" not in page.content()
+            shown = page.locator("body").inner_text()
+            for developer in ("papermill", "auto_send", "Run all", "SPECTRUM_API_TOKEN"):
+                assert developer not in shown, developer
             # Here the sheet comes through the upload button, as an analyst's would.
             with page.expect_file_chooser() as chooser:
                 page.get_by_role("button", name="Upload").click()
             chooser.value.set_files(str(SAMPLE_CSV))
-            page.locator(".spectrum-info", has_text="Loaded status_updates.csv").wait_for()
-            drive_the_app(page)
+            page.locator(".spectrum-success", has_text="Loaded status_updates.csv").wait_for()
+            assert "Upload (1)" in page.get_by_role("button", name="Upload (1)").inner_text()
+            drive_the_app(page, tmp_path, "voila")
         shot = screenshot(page, tmp_path, "voila-bulk-update.png")
     assert shot.stat().st_size > 10_000
     assert (runs / "reports" / "run-1-report.xlsx").is_file()

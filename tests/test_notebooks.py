@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -90,7 +91,16 @@ def test_each_notebook_starts_with_a_parameters_cell_defaulting_to_the_sandbox(
     code = [c for c in book.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
     assert 'environment = "sandbox"' in code[0].source
-    assert "input_path = None" in code[0].source  # None: the bundled sample sheet
+    assert "input_path = None" in code[0].source  # None: nothing pre-loaded
+
+
+def test_the_app_notebook_shows_analysts_no_developer_text() -> None:
+    """Voila shows the markdown and hides the code: developer notes live in code comments."""
+    book = nbformat.read(notebook_path("bulk_update"), as_version=4)
+    shown = "\n".join(c.source for c in book.cells if c.cell_type == "markdown")
+    for developer in ("papermill", "auto_send", "Run all", "SPECTRUM_API_TOKEN", "kernel"):
+        assert developer not in shown, developer
+    assert "Try the sample" in shown
 
 
 # --------------------------------------------------------------------------- executed
@@ -168,14 +178,33 @@ def test_bulk_update_notebook_refuses_production_without_confirmation(
 
 
 @pytest.mark.notebook
-def test_reconciliation_notebook_compares_with_spectrum_and_draws_a_chart(
-    tmp_path: Path,
-) -> None:
+def test_reconciliation_notebook_sends_nothing_by_default(tmp_path: Path) -> None:
     book = execute("reconciliation_report", tmp_path)
     assert not has_error(book)
     out = texts(book)
+    assert "Rehearsal" not in out
+    assert not (tmp_path / "runs" / "journal.sqlite3").exists()  # no run was made
+    assert "never sent (held back)" in out
+    assert (tmp_path / "reconciliation.xlsx").is_file()
+
+
+@pytest.mark.notebook
+def test_reconciliation_notebook_compares_with_spectrum_and_draws_a_chart(
+    tmp_path: Path,
+) -> None:
+    book = execute("reconciliation_report", tmp_path, rehearse=True)
+    assert not has_error(book)
+    out = texts(book)
     assert "Rehearsal run 1" in out
-    assert "missing_in_spectrum" in out and "differs" in out
+    assert "missing_in_spectrum" in out
+    # Held-back orders were never sent: not "differs", and said so in words.
+    assert "never sent (held back)" in out
+    assert "another row of this order is invalid" in out
+    lines = pd.read_excel(tmp_path / "reconciliation.xlsx", sheet_name="Lines", dtype=str)
+    held = lines.loc[lines["purchaseOrderNumber"] == "HA-US-DEV00011102"]
+    assert set(held["state"]) == {"invalid", "never sent (held back)"}
+    # The details read in full (no "..." cut): a whole sentence of the API's answer.
+    assert "the order has no line item HS7SW33X" in out
     found = re.search(r"\bmatch\s+(\d+)", out)
     assert found is not None
     match_count = int(found.group(1))
@@ -187,7 +216,7 @@ def test_reconciliation_notebook_compares_with_spectrum_and_draws_a_chart(
 
 @pytest.mark.notebook
 def test_reconciliation_notebook_with_past_runs_only(tmp_path: Path) -> None:
-    book = execute("reconciliation_report", tmp_path, compare_with="runs")
+    book = execute("reconciliation_report", tmp_path, compare_with="runs", rehearse=True)
     assert not has_error(book)
     assert "match" in texts(book)
 

@@ -15,12 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+import openpyxl
+import pandas as pd
 import pytest
 
+from spectrum_tools.engine import SendOptions
 from spectrum_tools.journal import Journal
+from spectrum_tools.planning import plan_updates
+from spectrum_tools.results import OrderResult
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
+from spectrum_tools.schema import Outcome
+from spectrum_tools.sheets import read_updates
+from spectrum_tools.validation import validate_updates
 from spectrum_tools.widgets import BulkUpdateApp
 from spectrum_tools.widgets.environment import CUSTOM
+from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview
+from spectrum_tools.widgets.run import RunPanel, WidgetProgress
 
 SAMPLE_CSV = sample_data_dir() / "status_updates.csv"
 SAMPLE_XLSX = sample_data_dir() / "status_updates.xlsx"
@@ -59,6 +69,10 @@ def environments(tmp_path: Path, sandbox: SandboxServer, *, production: bool) ->
     return path
 
 
+def host_of(sandbox: SandboxServer) -> str:
+    return sandbox.base_url.removeprefix("http://").rstrip("/")
+
+
 def upload(app: BulkUpdateApp, path: Path) -> None:
     data = path.read_bytes()
     app.upload.value = (
@@ -94,7 +108,8 @@ def all_state(app: BulkUpdateApp) -> str:
 
 
 def message(app: BulkUpdateApp) -> str:
-    return html.unescape(str(app.message.value))
+    """The latest message, as the analyst sees it next to the button that caused it."""
+    return html.unescape(str(app.last_note.value))
 
 
 def assert_one_line_error(app: BulkUpdateApp, *words: str) -> None:
@@ -104,6 +119,33 @@ def assert_one_line_error(app: BulkUpdateApp, *words: str) -> None:
     assert "\n" not in text
     for word in words:
         assert word in text, text
+
+
+def preview_and_send(app: BulkUpdateApp, *, confirm: str = "") -> None:
+    """Preview, press Send, (type the name,) press "Yes, send"."""
+    app.preview_button.click()
+    assert not app.send_button.disabled, message(app)
+    app.send_button.click()
+    app.confirm_input.value = confirm
+    app.yes_button.click()
+
+
+def texts_of(widget: w.Widget) -> str:
+    """Every text the analyst can read in the app: HTML, descriptions, placeholders, options."""
+    seen: list[str] = []
+
+    def walk(node: w.Widget) -> None:
+        for name in ("value", "description", "placeholder", "tooltip"):
+            value = getattr(node, name, None)
+            if isinstance(value, str):
+                seen.append(value)
+        for label in getattr(node, "_options_labels", ()):
+            seen.append(str(label))
+        for child in getattr(node, "children", ()):
+            walk(child)
+
+    walk(widget)
+    return "\n".join(seen)
 
 
 # --------------------------------------------------------------------------- 1 environment
@@ -122,7 +164,6 @@ def test_environment_menu_offers_sandbox_file_environments_and_a_custom_url(
     assert "PRODUCTION" in app.production_badge.value
     assert "spectrum-badge-production" in app.production_badge.value
     assert app.send_button.button_style == "danger"
-    assert app.confirm_input.layout.display is None
     assert app.token_input.layout.display is None
 
     app.environment_dropdown.value = CUSTOM
@@ -138,7 +179,7 @@ def test_an_environment_file_marked_not_production_gets_no_production_badge(
         environments_file=environments(tmp_path, sandbox, production=False), environment="live"
     )
     assert "PRODUCTION" not in app.production_badge.value
-    assert app.confirm_input.layout.display == "none"
+    assert app.send_button.button_style == "primary"
 
 
 @pytest.mark.badinput
@@ -160,15 +201,69 @@ def test_a_bad_custom_url_is_refused_in_one_line(make_app: MakeApp) -> None:
     app.environment_dropdown.value = CUSTOM
     app.custom_url.value = "http://spectrum.example.com"
     assert "refusing plain http" in app.production_badge.value
-    app.send_button.click()
+    app.preview_button.click()
     assert_one_line_error(app, "refusing plain http")
+    assert app.last_note is app.preview_panel.note
+    assert app.send_button.disabled
+
+
+def test_test_connection_reads_one_order_of_the_sheet_and_says_what_it_found(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=False),
+        environment="live",
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    app.test_connection_button.click()  # no sheet yet: a search of the last day
+    assert app.last_note is app.environment_panel.note
+    assert f"Connected to {host_of(sandbox)}" in message(app)
+    assert "orders changed in the last day" in message(app)
+    assert [r["path"] for r in sandbox.requests()] == ["/api/orders/search"]
+
+    app.path_input.value = str(SAMPLE_CSV)
+    app.load_button.click()
+    app.test_connection_button.click()
+    assert "order HA-US-DEV00011101 found" in message(app), message(app)
+    assert [r["method"] for r in sandbox.requests()] == ["POST", "GET"]  # reads only
+
+
+@pytest.mark.badinput
+def test_test_connection_with_a_wrong_token_says_so_in_one_line(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=False),
+        environment="live",
+        environ={"SPECTRUM_API_TOKEN": "wrong-token"},
+    )
+    app.test_connection_button.click()
+    assert_one_line_error(app)
+    assert app.last_note is app.environment_panel.note
+    assert "wrong-token" not in all_state(app)
 
 
 # --------------------------------------------------------------------------- 2 input
 
 
-def test_upload_prefills_the_column_mapping_from_the_header_aliases(make_app: MakeApp) -> None:
+def test_nothing_is_loaded_until_the_analyst_loads_a_file_or_tries_the_sample(
+    make_app: MakeApp,
+) -> None:
     app = make_app()
+    assert not app.source_panel.loaded
+    assert app.path_input.value == ""
+    assert app.send_button.disabled and app.preview_grid.frame is None
+    app.sample_button.click()
+    assert app.source_panel.loaded
+    assert "Loaded status_updates.xlsx" in app.source_panel.note.value
+    assert app.path_input.value.endswith("status_updates.xlsx")
+
+
+def test_upload_prefills_the_column_mapping_and_the_counter_shows_the_file(
+    make_app: MakeApp,
+) -> None:
+    app = make_app()
+    app.path_input.value = "typed/by/hand.csv"
     upload(app, SAMPLE_CSV)
     assert app.sheet_dropdown.disabled  # a CSV has no sheets
     assert {f: d.value for f, d in app.column_dropdowns.items()} == {
@@ -176,10 +271,27 @@ def test_upload_prefills_the_column_mapping_from_the_header_aliases(make_app: Ma
         "recipeSetReadableId": "Recipe Set ID",
         "workflowStatus": "New Status",
     }
-    assert "status_updates.csv" in app.source_panel.status.value
-    assert app.upload.value == ()  # the data is not kept in widget state
+    assert "Loaded status_updates.csv" in app.source_panel.note.value
+    # The counter says one file; the widget keeps its name, never its content.
+    assert len(app.upload.value) == 1 and app.upload.value[0]["name"] == "status_updates.csv"
+    assert len(app.upload.value[0]["content"]) == 0
+    assert "HA-US-DEV00011101" not in all_state(app)
+    assert app.path_input.value == ""  # the path box does not name another file
     app.validate_button.click()
     assert "<b>211</b> rows" in app.validation_summary.value
+
+
+def test_the_path_box_keeps_what_was_typed_and_the_upload_counter_resets(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app()
+    upload(app, SAMPLE_CSV)
+    typed = str(SAMPLE_XLSX.parent / ".." / SAMPLE_XLSX.parent.name / SAMPLE_XLSX.name)
+    app.path_input.value = typed
+    app.load_button.click()
+    assert app.path_input.value == typed
+    assert app.upload.value == ()  # no upload is what is loaded now
+    assert app.source_panel.label.endswith("status_updates.xlsx")
 
 
 def test_a_workbook_path_lists_its_sheets_and_picks_the_one_with_the_columns(
@@ -194,7 +306,8 @@ def test_a_workbook_path_lists_its_sheets_and_picks_the_one_with_the_columns(
     app.sheet_dropdown.value = "Notes"
     assert app.column_dropdowns["workflowStatus"].value == ""
     app.validate_button.click()
-    assert_one_line_error(app, "pick the column")
+    assert_one_line_error(app, "pick the PO number column")
+    assert app.last_note is app.validate_panel.note
     app.sheet_dropdown.value = "Updates"
     app.validate_button.click()
     assert "<b>211</b> rows" in app.validation_summary.value
@@ -206,9 +319,10 @@ def test_unknown_headers_are_mapped_by_hand(make_app: MakeApp, tmp_path: Path) -
         "Ref;Item code;Target\nHA-US-DEV00011101;TEBMKVGB;In Progress\n", encoding="utf-8"
     )
     app = make_app(input_path=sheet)
-    assert "no column for purchaseOrderNumber" in app.source_panel.status.value
+    assert "no column for PO number" in app.source_panel.status.value
+    assert app.column_dropdowns["purchaseOrderNumber"].description == "PO number column"
     app.validate_button.click()
-    assert_one_line_error(app, "pick the column for purchaseOrderNumber")
+    assert_one_line_error(app, "pick the PO number column")
     app.column_dropdowns["purchaseOrderNumber"].value = "Ref"
     app.column_dropdowns["recipeSetReadableId"].value = "Item code"
     app.column_dropdowns["workflowStatus"].value = "Target"
@@ -222,18 +336,33 @@ def test_a_missing_or_broken_file_is_one_line(make_app: MakeApp, tmp_path: Path)
     app.path_input.value = str(tmp_path / "nope.xlsx")
     app.load_button.click()
     assert_one_line_error(app, "nope.xlsx", "no such file")
+    assert app.last_note is app.source_panel.note
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 this is not a workbook")
     upload(app, broken)
     assert_one_line_error(app, "broken.xlsx")
+    assert app.upload.value == ()  # the counter does not claim a file was loaded
     app.preview_button.click()
     assert_one_line_error(app, "load a sheet first")
 
 
-# --------------------------------------------------------------------------- 3, 4 validate, preview
+def test_the_app_speaks_the_analysts_language(make_app: MakeApp) -> None:
+    app = make_app(input_path=SAMPLE_CSV)
+    app.validate_button.click()
+    app.preview_button.click()
+    text = texts_of(app.widget)
+    for developer in ("papermill", "auto_send", "Run all", "SPECTRUM_API_TOKEN", "kernel"):
+        assert developer not in text, developer
+    assert "PO number column" in text
+    # A disabled button looks disabled: the app's style greys it out.
+    assert "spectrum-app" in app.widget._dom_classes
+    assert ".jupyter-button:disabled" in text and "grayscale" in text
 
 
-def test_validate_shows_counts_and_invalid_rows_with_problems_and_suggestions(
+# --------------------------------------------------------------------------- 3 validate, fix
+
+
+def test_validate_shows_counts_problems_and_a_grid_of_the_invalid_rows(
     make_app: MakeApp,
 ) -> None:
     app = make_app(input_path=SAMPLE_XLSX)
@@ -241,60 +370,232 @@ def test_validate_shows_counts_and_invalid_rows_with_problems_and_suggestions(
     summary = app.validation_summary.value
     assert "<b>211</b> rows: <b>205</b> valid, <b>6</b> invalid" in summary
     assert "<b>46</b> to send" in summary
-    table = app.invalid_rows.value
-    assert "spectrum-invalid-rows" in table
-    assert "did you mean 'delivered'?" in html.unescape(table)
-    assert "<td>35</td>" in table  # the row number the spreadsheet shows
-    assert "blank workflowStatus" in table
-    assert "conflicting statuses" in table
+    assert "spectrum-problem-counts" in app.invalid_rows.value
+    cells = app.fix_panel._cells
+    assert sorted({row for row, _f in cells}) == [9, 15, 35, 39, 52, 58]  # the 6 invalid
+    assert cells[(35, "workflowStatus")].value == "shipped"  # the analyst's own spelling
+    problems = {row: html.unescape(label.value) for row, label in app.fix_panel._problems.items()}
+    assert "did you mean 'delivered'?" in problems[35]
+    assert "blank workflowStatus" in problems[39]
+    assert "conflicting statuses" in problems[9]
+    assert app.last_note is app.validate_panel.note
 
 
-def test_preview_shows_requests_eta_at_the_chosen_pace_and_sample_payloads(
+def test_fixing_an_invalid_row_in_the_grid_revalidates_and_is_recorded_in_the_report(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(input_path=SAMPLE_XLSX)
+    app.validate_button.click()
+    app.fix_panel.edit(35, "workflowStatus", "delivered")
+    assert "fine now" in app.fix_panel._problems[35].value
+    assert "<b>206</b> valid" in app.validation_summary.value
+    app.fix_panel._leave_out[58].value = True
+    assert "left out" in app.fix_panel._problems[58].value
+    corrections = app.corrections
+    assert corrections.to_dict("records") == [
+        {"row": 35, "column": "New Status", "original": "shipped", "corrected": "delivered"},
+        {"row": 58, "column": "(whole row)", "original": "", "corrected": "(row left out)"},
+    ]
+    preview_and_send(app)
+    assert app.wait(30)
+    assert app.results is not None
+    sent = app.results.set_index("purchaseOrderNumber")
+    assert sent.loc["HA-US-DEV00011108", "outcome"] == "updated"  # row 35's order went
+    report = tmp_path / "runs" / "reports" / "run-1-report.xlsx"
+    book = openpyxl.load_workbook(report)
+    assert book.sheetnames[-1] == "Corrections"
+    rows = list(book["Corrections"].iter_rows(values_only=True))
+    assert rows[0] == ("row", "column", "original", "corrected")
+    assert rows[1] == ("35", "New Status", "shipped", "delivered")
+    assert book["Summary"]._charts, "the Summary chart survives the added sheet"
+    kept = tmp_path / "runs" / "corrections" / "run-1.csv"
+    assert "shipped" in kept.read_text(encoding="utf-8-sig")
+
+
+# --------------------------------------------------------------------------- 4 preview
+
+
+def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
     make_app: MakeApp,
 ) -> None:
     app = make_app(input_path=SAMPLE_CSV)
     app.max_per_minute.value = 60
     app.preview_button.click()  # validates on the way
-    assert "<b>46</b> requests" in app.preview_summary.value
-    assert "about <b>45 s</b>" in app.preview_summary.value  # 45 gaps of a second
-    assert "above 100/min" not in app.preview_summary.value
-    app.max_per_minute.value = 30  # the preview follows the pace
-    assert "about <b>1 min 30 s</b>" in app.preview_summary.value
+    summary = html.unescape(app.preview_summary.value)
+    assert "<b>46</b> requests" in summary
+    assert "will be sent <b>46</b>" in summary
+    assert "held back: a row needs fixing <b>5</b>" in summary
+    assert "about <b>45 s</b>" in summary  # 45 gaps of a second
+    grid = app.preview_grid.frame
+    assert grid is not None
+    assert list(grid.columns) == [
+        "PO number",
+        "Line item",
+        "Current status",
+        "New status",
+        "What happens",
+        "Note",
+    ]
+    first = grid.iloc[0]
+    assert first["PO number"] == "HA-US-DEV00011101" and first["What happens"] == "will be sent"
+    assert (grid["What happens"] == "held back: a row needs fixing").sum() > 0
+    # The JSON is behind a closed toggle.
+    assert app.preview_panel.json_toggle.selected_index is None
     payloads = app.sample_payloads.value
     assert payloads.count("spectrum-payload") == 3
     assert "HA-US-DEV00011101" in payloads and "lineItems" in payloads
     app.max_per_minute.value = 600
-    assert "above 100/min" in app.preview_panel.pace_note.value
+    assert "above 100 a minute" in app.preview_panel.pace_note.value
+
+
+def test_the_preview_adapter_has_the_read_back_preview_shape() -> None:
+    rows = pd.DataFrame(
+        {
+            "purchaseOrderNumber": ["P1", "P1", "P2", "P2"],
+            "recipeSetReadableId": ["AAAA1111", "BBBB2222", "CCCC3333", "DDDD4444"],
+            "workflowStatus": ["completed", "on hold", "shipped", "completed"],
+        }
+    )
+    plan = plan_updates(validate_updates(rows))
+    preview = build_send_preview(plan, None, SendOptions(max_per_minute=60))
+    assert tuple(preview.lines.columns) == LINE_COLUMNS
+    assert preview.lines["decision"].tolist() == ["send", "send", "invalid", "invalid"]
+    assert set(preview.lines["change"]) == {"unknown"}
+    assert set(preview.lines["current_status"]) == {""}
+    assert preview.orders[["purchaseOrderNumber", "decision"]].values.tolist() == [
+        ["P1", "send"],
+        ["P2", "invalid"],
+    ]
+    assert preview.counts == {"send": 1, "invalid": 1}
+    assert preview.eta_s == 0.0 and preview.plan is plan
+
+
+def test_send_is_enabled_only_after_a_preview_of_the_current_file_and_settings(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(input_path=SAMPLE_XLSX)
+    assert app.send_button.disabled
+    app.send_button.click()  # even clicked from code, nothing happens but a message
+    assert_one_line_error(app, "press Preview first")
+    assert app.last_note is app.run_panel.note
+    app.validate_button.click()
+    assert app.send_button.disabled  # validating is not previewing
+    changes: list[tuple[str, Callable[[], object]]] = [
+        ("pace", lambda: setattr(app.max_per_minute, "value", 5000)),
+        ("workers", lambda: setattr(app.workers, "value", 2)),
+        ("re-send rest", lambda: setattr(app.retry_without_missing, "value", True)),
+        ("partial orders", lambda: setattr(app.send_partial_orders, "value", True)),
+        ("force", lambda: setattr(app.force, "value", True)),
+        ("column", lambda: setattr(app.column_dropdowns["workflowStatus"], "value", "Notes")),
+        ("sheet", lambda: setattr(app.sheet_dropdown, "value", "Notes")),
+        ("environment", lambda: setattr(app.environment_dropdown, "value", CUSTOM)),
+        ("fix", lambda: app.fix_panel.edit(35, "workflowStatus", "delivered")),
+        ("file", lambda: app.load_button.click()),
+    ]
+    for what, change in changes:
+        app.environment_dropdown.value = "sandbox"
+        app.sheet_dropdown.value = "Updates"
+        app.column_dropdowns["workflowStatus"].value = "New Status"
+        app.validate_button.click()
+        app.preview_button.click()
+        assert not app.send_button.disabled, what
+        change()
+        assert app.send_button.disabled, what
+        app.send_button.click()
+        assert_one_line_error(app)
+    assert app.sandbox is None or app.sandbox.requests() == []
 
 
 # --------------------------------------------------------------------------- 5, 6 send, results
 
 
-def test_send_runs_in_the_background_and_shows_results_and_downloads(
+def test_send_asks_with_host_orders_requests_and_eta_then_shows_results_and_files(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
-    app = make_app(input_path=SAMPLE_XLSX, sandbox_settings=SandboxSettings(rate_limit=None))
-    app.validate_button.click()
+    app = make_app(input_path=SAMPLE_XLSX)
     app.preview_button.click()
     app.send_button.click()
+    assert not app.running  # nothing goes before "Yes, send"
+    question = app.run_panel.question.value
+    assert app.sandbox is not None
+    parts = ("<b>46</b> requests", f"<b>{host_of(app.sandbox)}</b>", "other 5 orders are not")
+    for part in (*parts, "about <b>"):
+        assert part in question, question
+    app.cancel_button.click()
+    assert "Not sent" in message(app) and not app.run_panel.asking
+    assert app.sandbox.requests() == []
+
+    app.send_button.click()
+    app.yes_button.click()
     assert app.running  # the click returned while the run goes on in the background
     assert app.wait(30)
     assert not app.running
     assert app.progress.value == app.progress.max == 46
+    assert app.progress.bar_style == "success"
     assert "updated <b>45</b>" in app.counts.value
     assert "not_found <b>1</b>" in app.counts.value
     assert "Finished" in app.eta.value
     assert "Run 1 finished" in message(app)
-    assert "spectrum-results" in app.results_table.value
-    assert "HA-US-DEV00011103" in app.results_table.value
+    assert app.last_note is app.run_panel.note
+    assert "spectrum-chart" in app.outcome_chart.value
+    grid = app.results_grid.frame
+    assert grid is not None
+    assert grid["outcome"].tolist()[:2] == ["not_found", "invalid"]  # failures first
+    assert list(grid.columns)[:3] == ["PO number", "outcome", "details"]
+    assert "seconds" in grid.columns and "rows in the sheet" in grid.columns  # none cut off
     assert 'download="run-1-report.xlsx"' in app.report_link.value
-    assert 'download="run-1-lines.csv"' in app.errors_link.value
-    assert (tmp_path / "runs" / "reports" / "run-1-report.xlsx").is_file()
+    assert 'download="run-1-errors.xlsx"' in app.errors_link.value
+    assert 'download="run-1-succeeded.xlsx"' in app.success_link.value
     assert app.results is not None and app.run_id == 1
     assert not app.retry_button.disabled  # one order was not found
-    assert app.send_button.disabled is False and app.stop_button.disabled is True
+    assert app.send_button.disabled  # another send needs another preview
+    assert app.stop_button.disabled is True
     with Journal(tmp_path / "runs") as journal:
         assert journal.runs().loc[0, "state"] == "finished"
+
+
+def test_the_error_file_holds_only_rows_that_did_not_go_through_in_the_analysts_columns(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(input_path=SAMPLE_CSV)
+    preview_and_send(app)
+    assert app.wait(30)
+    folder = tmp_path / "runs" / "reports"
+    errors = read_updates(folder / "run-1-errors.xlsx")  # loads again as a sheet to send
+    book = openpyxl.load_workbook(folder / "run-1-errors.xlsx")
+    header = [c.value for c in next(book.active.iter_rows(max_row=1))]
+    assert header == [
+        "PO Number",
+        "Recipe Set ID",
+        "New Status",
+        "Notes",
+        "outcome",
+        "reason",
+        "row in the sheet",
+    ]
+    assert set(errors["outcome"]) == {"invalid", "not_found"}
+    by_row = errors.set_index("row in the sheet")
+    assert by_row.loc["35", "workflowStatus"] == "shipped"  # the original value, not fixed up
+    assert "did you mean 'delivered'?" in by_row.loc["35", "reason"]
+    done = read_updates(folder / "run-1-succeeded.xlsx")
+    assert set(done["outcome"]) == {"updated"}
+    kept = set(done["workflowStatus"])
+    assert {" delivered ", "ON_HOLD", "canceled"} <= kept  # as typed, not normalised
+    assert len(errors) + len(done) == 211
+
+
+def test_loading_a_new_file_clears_the_last_run_from_the_screen(make_app: MakeApp) -> None:
+    app = make_app(input_path=SAMPLE_CSV)
+    preview_and_send(app)
+    assert app.wait(30)
+    assert app.progress.value == 46 and app.results_grid.frame is not None
+    app.path_input.value = str(SAMPLE_XLSX)
+    app.load_button.click()
+    assert app.progress.value == 0
+    assert app.counts.value == "" and app.eta.value == ""
+    assert app.results_grid.frame is None and app.outcome_chart.value == ""
+    assert app.report_link.value == "" and app.errors_link.value == ""
+    assert app.results is None and app.run_panel.note.value == ""
 
 
 def test_production_sends_only_after_the_name_is_typed(
@@ -310,22 +611,27 @@ def test_production_sends_only_after_the_name_is_typed(
     assert app.token_input.value == ""  # taken out of widget state at once
     assert "Token received" in app.environment_panel.token_note.value
 
+    app.preview_button.click()
     app.send_button.click()
+    assert app.confirm_input.layout.display is None  # the name box shows for production
+    assert "PRODUCTION" in app.run_panel.question.value
+    app.yes_button.click()
     assert_one_line_error(app, "live is production", "type 'live'")
     app.confirm_input.value = "LIVE"
-    app.send_button.click()
+    app.yes_button.click()
     assert_one_line_error(app, "you typed 'LIVE'")
     assert sandbox.requests() == []  # nothing was sent
     assert not app.running
 
     app.confirm_input.value = "live"
-    app.send_button.click()
+    app.yes_button.click()
     assert app.wait(30)
     assert "Run 1 finished" in message(app)
     assert len(sandbox.requests()) == 46
     assert app.confirm_input.value == ""  # a second send must be confirmed again
     app.include_not_found.value = True
     app.retry_button.click()  # a retry sends to production too
+    app.yes_button.click()
     assert_one_line_error(app, "live is production")
     assert len(sandbox.requests()) == 46
     assert token not in all_state(app)
@@ -343,7 +649,7 @@ def test_the_token_never_lands_in_widget_state(
     )
     app.token_input.value = "  " + sandbox.token + "  "
     assert sandbox.token not in all_state(app)
-    app.send_button.click()
+    preview_and_send(app)
     assert app.wait(30)
     assert "Run 1 finished" in message(app), message(app)
     assert sandbox.token not in all_state(app)
@@ -353,7 +659,7 @@ def test_the_token_never_lands_in_widget_state(
     assert app.environment_panel.typed_token() is None
 
 
-def test_a_real_environment_without_a_token_is_one_line(
+def test_a_real_environment_without_a_token_previews_but_does_not_send(
     make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
 ) -> None:
     app = make_app(
@@ -361,6 +667,8 @@ def test_a_real_environment_without_a_token_is_one_line(
         environment="live",
         input_path=SAMPLE_CSV,
     )
+    app.preview_button.click()
+    assert "<b>46</b> requests" in app.preview_summary.value
     app.send_button.click()
     assert_one_line_error(app, "no API token for live")
     assert sandbox.requests() == []
@@ -375,40 +683,50 @@ def test_a_wrong_token_stops_the_run_in_one_line_with_orders_pending(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": "wrong-token"},
     )
-    app.send_button.click()
+    preview_and_send(app)
     assert app.wait(30)
     assert_one_line_error(app, "stopped:", "token")
     assert "pending" in app.results_summary.value
     assert "wrong-token" not in all_state(app)
 
 
-def test_stop_leaves_the_rest_pending_and_resume_completes_the_run(make_app: MakeApp) -> None:
+def test_a_stopped_run_looks_stopped_and_resume_completes_it(make_app: MakeApp) -> None:
     settings = SandboxSettings(rate_limit=None, latency_s=0.15)
     app = make_app(input_path=SAMPLE_CSV, sandbox_settings=settings)
     app.workers.value = 1
-    app.send_button.click()
+    preview_and_send(app)
     assert app.running
     wait_until(lambda: app.progress.value >= 2)
+    app.preview_button.click()
     app.send_button.click()  # a second run while one goes is refused
     assert_one_line_error(app, "a run is going")
     app.stop_button.click()
+    assert "Stopping" in message(app) and app.last_note is app.run_panel.note
     assert app.wait(30)
     results = app.results
     assert results is not None
     pending = int((results["outcome"] == "pending").sum())
     assert 0 < pending < 46
+    # Not a full bar reading "46 of 46": an orange bar, "Stopped: N pending", Resume.
+    assert app.progress.value == 46 - pending < app.progress.max
+    assert app.progress.bar_style == "warning"
+    assert f"Stopped: {pending} orders pending" in app.eta.value
+    assert app.resume_stopped_button.layout.display is None
+    assert not app.resume_stopped_button.disabled
     assert "pending" in message(app)
     assert app.unfinished_runs.value == 1
-    assert not app.resume_button.disabled
 
     settings.latency_s = 0.0
-    app.resume_button.click()
+    app.resume_stopped_button.click()
+    assert f"<b>{pending}</b> pending orders" in app.run_panel.question.value
+    app.yes_button.click()
     assert app.wait(30)
     assert app.results is not None
     assert not (app.results["outcome"] == "pending").any()
     assert app.run_id == 1  # the same run, completed
     assert "Run 1 finished" in message(app)
     assert app.unfinished_runs.value == 0
+    assert app.progress.bar_style == "success"
 
 
 def test_resume_a_run_from_before_a_kernel_restart(make_app: MakeApp, tmp_path: Path) -> None:
@@ -416,7 +734,7 @@ def test_resume_a_run_from_before_a_kernel_restart(make_app: MakeApp, tmp_path: 
         input_path=SAMPLE_CSV, sandbox_settings=SandboxSettings(rate_limit=None, latency_s=0.15)
     )
     first.workers.value = 1
-    first.send_button.click()
+    preview_and_send(first)
     wait_until(lambda: first.progress.value >= 2)
     assert first.sandbox is not None
     port = first.sandbox.port
@@ -428,11 +746,39 @@ def test_resume_a_run_from_before_a_kernel_restart(make_app: MakeApp, tmp_path: 
     labels = [label for label, _v in second.unfinished_runs.options]
     assert labels[0].startswith("run 1: status_updates.csv on 127.0.0.1:")
     second.resume_button.click()
+    second.yes_button.click()
     assert second.wait(30), message(second)
     assert "Run 1 finished" in message(second), message(second)
     assert second.sandbox is not None and second.sandbox.port == port
     assert second.results is not None
     assert set(second.results["outcome"]) <= {"updated", "not_found", "invalid"}
+    # From another kernel the rows come from the journal: the error file is still there.
+    assert 'download="run-1-errors.xlsx"' in second.errors_link.value
+
+
+def test_resume_picks_the_runs_own_environment(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=False),
+        environment="live",
+        input_path=SAMPLE_CSV,
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    app.workers.value = 1
+    sandbox.settings.latency_s = 0.15
+    preview_and_send(app)
+    wait_until(lambda: app.progress.value >= 2)
+    app.stop_button.click()
+    assert app.wait(30)
+    sandbox.settings.latency_s = 0.0
+    app.environment_dropdown.value = "sandbox"  # the analyst looks at something else
+    app.resume_button.click()
+    assert app.environment_dropdown.value == "live"  # the run's own environment
+    assert host_of(sandbox) in app.run_panel.question.value
+    app.yes_button.click()
+    assert app.wait(30)
+    assert "Run 1 finished" in message(app), message(app)
 
 
 def test_retry_failures_sends_them_again_as_a_linked_run(
@@ -444,7 +790,7 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": sandbox.token},
     )
-    app.send_button.click()
+    preview_and_send(app)
     assert app.wait(30)
     assert "not_found 1" in app.results_summary.value
     # Someone creates the line item the sheet had a typo for; now the order can go.
@@ -458,6 +804,7 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
         ]
     )
     app.retry_button.click()
+    app.yes_button.click()
     assert app.wait(30)
     # Without "not found" there is nothing to retry: no run is made, run 1 stays shown.
     assert "Nothing to send" in message(app)
@@ -465,6 +812,8 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
     assert not app.retry_button.disabled
     app.include_not_found.value = True
     app.retry_button.click()
+    assert "send <b>1</b> orders again" in app.run_panel.question.value
+    app.yes_button.click()
     assert app.wait(30)
     assert app.run_id == 2, message(app)
     assert app.results is not None
@@ -474,16 +823,50 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
     assert 'download="run-2-report.xlsx"' in app.report_link.value
 
 
-def test_buttons_in_the_wrong_order_give_one_line_not_a_traceback(make_app: MakeApp) -> None:
+def test_buttons_in_the_wrong_order_give_one_line_next_to_the_button(make_app: MakeApp) -> None:
     app = make_app()
-    for button, words in [
-        (app.validate_button, "load a sheet first"),
-        (app.preview_button, "load a sheet first"),
-        (app.send_button, "load a sheet first"),
-        (app.stop_button, "no run is going"),
-        (app.retry_button, "no run to retry"),
-        (app.resume_button, "no unfinished run"),
+    panels = app.environment_panel, app.source_panel, app.validate_panel, app.preview_panel
+    run, out = app.run_panel, app.results_panel
+    for button, note, words in [
+        (app.validate_button, panels[2].note, "load a sheet first"),
+        (app.preview_button, panels[3].note, "load a sheet first"),
+        (app.send_button, run.note, "load a sheet first"),
+        (app.yes_button, run.note, "press Send first"),
+        (app.stop_button, run.note, "no run is going"),
+        (app.retry_button, out.retry_note, "no run to retry"),
+        (app.resume_button, out.resume_note, "no unfinished run"),
+        (app.load_button, panels[1].note, "type the path"),
     ]:
-        app.message.value = ""
         button.click()
         assert_one_line_error(app, words)
+        assert app.last_note is note
+
+
+def test_the_eta_uses_the_measured_answer_time_once_answers_come_back() -> None:
+    now = [0.0]
+    progress = WidgetProgress(RunPanel(), clock=lambda: now[0])
+    rows = pd.DataFrame(
+        {
+            "purchaseOrderNumber": [f"P{i}" for i in range(10)],
+            "recipeSetReadableId": ["AAAA1111"] * 10,
+            "workflowStatus": ["completed"] * 10,
+        }
+    )
+    plan = plan_updates(validate_updates(rows))
+    options = SendOptions(max_per_minute=600, workers=2)  # 0.1 s apart by the pace
+    progress.run_started(plan, options)
+    assert progress.eta_seconds(10) == pytest.approx(options.eta_seconds(11))
+    for request in list(plan.requests())[:2]:
+        progress.finished(
+            OrderResult(
+                purchase_order=request.purchase_order,
+                outcome=Outcome.UPDATED,
+                http_status=200,
+                details="",
+                line_count=1,
+                attempts=1,
+                elapsed_s=4.0,  # the host answers in 4 s: far slower than the pace
+                source_rows="2",
+            )
+        )
+    assert progress.eta_seconds(8) == pytest.approx(8 * 4.0 / 2)

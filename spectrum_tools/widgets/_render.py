@@ -19,6 +19,7 @@ from spectrum_tools.errors import SpectrumError
 from spectrum_tools.schema import OUTCOME, Outcome
 
 __all__ = [
+    "APP_STYLE",
     "badge",
     "counts_text",
     "download_link",
@@ -26,6 +27,8 @@ __all__ = [
     "error_line",
     "info_line",
     "one_line",
+    "outcome_chart",
+    "success_line",
     "table",
 ]
 
@@ -38,6 +41,33 @@ _COLOURS: Final = {
     "custom": ("#ffffff", "#b00020"),
     "staging": ("#0b3d91", "#dbe8ff"),
     "sandbox": ("#0f5132", "#d1e7dd"),
+}
+
+
+# The app's own look: a disabled button looks disabled (grey, no pointer), messages sit next
+# to the button that caused them, tables and charts share one font size.
+APP_STYLE: Final = (
+    "<style>"
+    ".spectrum-app .jupyter-button:disabled,.spectrum-app .jupyter-button.mod-disabled"
+    "{opacity:.35;filter:grayscale(1);cursor:not-allowed;box-shadow:none}"
+    ".spectrum-app .spectrum-note{margin:0 0 0 10px;align-self:center}"
+    ".spectrum-app .spectrum-chart{font-size:12px;margin:6px 0}"
+    ".spectrum-app .spectrum-chart .bar{display:inline-block;height:14px;vertical-align:middle}"
+    ".spectrum-app .spectrum-fix-grid input{font-family:monospace}"
+    "</style>"
+)
+
+# Colours of the outcomes in the chart: red for what did not go through, green for done.
+_OUTCOME_COLOURS: Final = {
+    Outcome.UPDATED.value: "#2e7d32",
+    Outcome.PARTIAL.value: "#9e9d24",
+    Outcome.SKIPPED.value: "#607d8b",
+    "unchanged": "#607d8b",
+    Outcome.NOT_FOUND.value: "#c62828",
+    Outcome.FAILED.value: "#b71c1c",
+    Outcome.INVALID.value: "#6a1b9a",
+    Outcome.PENDING.value: "#ef6c00",
+    Outcome.DRY_RUN.value: "#1565c0",
 }
 
 
@@ -60,6 +90,14 @@ def error_line(message: str) -> str:
 def info_line(message: str) -> str:
     """A one-line neutral message."""
     return f'<div class="spectrum-info">{html.escape(message)}</div>'
+
+
+def success_line(message: str) -> str:
+    """A one-line message saying something worked, in green."""
+    return (
+        '<div class="spectrum-info spectrum-success" style="color:#0f5132;font-weight:600">'
+        f"&#10004; {html.escape(message)}</div>"
+    )
 
 
 def badge(kind: str, text: str) -> str:
@@ -121,3 +159,30 @@ def counts_text(results: pd.DataFrame) -> str:
     counts = results[OUTCOME].value_counts()
     parts = [f"{o.value} {int(counts[o.value]):,}" for o in Outcome if o.value in counts]
     return ", ".join(parts) or "no orders"
+
+
+def outcome_chart(counts: dict[str, int], *, title: str = "Orders by outcome") -> str:
+    """Horizontal bars, one per outcome, with its count: plain HTML (no plotting library).
+
+    Examples
+    --------
+    >>> "updated" in outcome_chart({"updated": 3, "failed": 1})
+    True
+    """
+    shown = [(k, v) for k, v in counts.items() if v]
+    if not shown:
+        return ""
+    top = max(v for _k, v in shown)
+    rows = []
+    for name, value in shown:
+        width = max(2, round(300 * value / top))
+        colour = _OUTCOME_COLOURS.get(name, "#1565c0")
+        rows.append(
+            f'<tr class="spectrum-chart-{html.escape(name)}"><td>{html.escape(name)}</td>'
+            f'<td><span class="bar" style="width:{width}px;background:{colour}"></span> '
+            f"<b>{value:,}</b></td></tr>"
+        )
+    return (
+        f'<div class="spectrum-chart"><b>{html.escape(title)}</b>'
+        f"<table>{''.join(rows)}</table></div>"
+    )

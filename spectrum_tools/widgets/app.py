@@ -1,23 +1,31 @@
 """BulkUpdateApp: one bulk status run in a notebook, step by step, over the library.
 
 I/O: reads the environments file and the chosen sheet; sends through the library (a
-background thread), writes the run journal, report and error file into the runs folder;
-starts the bundled sandbox on demand. Reads ``SPECTRUM_API_TOKEN`` and
+background thread), writes the run journal, report, error and success files into the runs
+folder; starts the bundled sandbox on demand. Reads ``SPECTRUM_API_TOKEN`` and
 ``SPECTRUM_ENVIRONMENTS`` (this is an edge, like the CLI).
 
 Every step calls the library: :func:`~spectrum_tools.read_updates`,
 :func:`~spectrum_tools.validate_updates`, :func:`~spectrum_tools.plan_updates`,
-:func:`~spectrum_tools.runs.send_plan` (the very plan the preview showed),
-:func:`~spectrum_tools.runs.resume_run`,
+:func:`~spectrum_tools.runs.skip_applied`, :func:`~spectrum_tools.runs.send_plan` (the very
+plan the preview showed), :func:`~spectrum_tools.runs.resume_run`,
 :func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.report.write_report`.
-The widgets only gather arguments and show answers. Errors show as one line in the app.
+The widgets only gather arguments and show answers. Each message is one line, shown next
+to the button that caused it.
+
+The rules an analyst can rely on: nothing is loaded until they load a file or press "Try
+the sample"; Send is enabled only while the preview on screen is of the current file and
+settings (any change disables it again); every send, retry and resume shows host, orders,
+requests and ETA and asks "Yes, send" (production: its name typed); a new file clears the
+last run from the screen.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,17 +39,30 @@ from spectrum_tools.environments import (
     environments_file,
     load_environments,
 )
-from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError
+from spectrum_tools.errors import ConfigError, JournalError, NotFoundError, RunStoppedError
 from spectrum_tools.journal import DEFAULT_RUNS_DIR, JOURNAL_FILE, Journal
 from spectrum_tools.planning import Plan, plan_updates
-from spectrum_tools.report import export_csv, write_report
-from spectrum_tools.runs import Recording, resume_run, retry_failed, send_plan, source_identity
-from spectrum_tools.sandbox import SandboxServer, SandboxSettings
-from spectrum_tools.schema import OUTCOME, Outcome
+from spectrum_tools.report import write_report
+from spectrum_tools.results import line_results
+from spectrum_tools.runs import (
+    Recording,
+    resume_run,
+    retry_failed,
+    send_plan,
+    skip_applied,
+    source_identity,
+)
+from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
+from spectrum_tools.schema import OUTCOME, PO, VALID, Outcome
+from spectrum_tools.sheets import write_table
+from spectrum_tools.statuses import WorkflowStatus
 from spectrum_tools.validation import validate_updates
 from spectrum_tools.widgets import _render
-from spectrum_tools.widgets.checks import PreviewPanel, ValidatePanel
+from spectrum_tools.widgets.checks import ValidatePanel
 from spectrum_tools.widgets.environment import EnvironmentPanel
+from spectrum_tools.widgets.files import add_sheet, row_outcomes, split_rows, write_rows
+from spectrum_tools.widgets.fixes import LEFT_OUT, apply_corrections
+from spectrum_tools.widgets.preview import PreviewPanel, SendPreview, build_send_preview
 from spectrum_tools.widgets.results import ResultsPanel, unfinished_options
 from spectrum_tools.widgets.run import BackgroundRun, RunPanel, WidgetProgress
 from spectrum_tools.widgets.source import SourcePanel
@@ -50,16 +71,37 @@ __all__ = ["BulkUpdateApp"]
 
 TOKEN_VARIABLE: Final = "SPECTRUM_API_TOKEN"  # noqa: S105 - a variable name, not a secret
 _CLOSE_WAIT_S: Final = 30.0
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "[::1]")
 
 Work = Callable[[threading.Event, WidgetProgress], pd.DataFrame]
+
+
+class _SentFrom:
+    """What the app knows about a run's input, for the error and success files."""
+
+    def __init__(
+        self,
+        raw: pd.DataFrame,
+        headers: Mapping[str, str],
+        header: list[str],
+        left_out: list[int],
+        corrections: pd.DataFrame,
+    ) -> None:
+        self.raw = raw
+        self.headers = dict(headers)
+        self.header = header
+        self.left_out = left_out
+        self.corrections = corrections
 
 
 class BulkUpdateApp:
     """An ipywidgets app for one bulk workflow-status run.
 
-    Display it as the last expression of a cell. Steps: 1 environment and token, 2 input
-    sheet and column mapping, 3 validate, 4 preview, 5 send (in the background, with Stop),
-    6 results, downloads, retry failures and resume unfinished runs.
+    Display it as the last expression of a cell. Steps: 1 environment and token (Test
+    connection), 2 the sheet and its columns (or "Try the sample"), 3 check the rows and fix
+    the invalid ones in a grid, 4 preview (a table of what each line item will do), 5 send
+    (confirmed; in the background, with Stop and Resume), 6 the outcome chart, the results
+    grid, the report, error and success files, retry failures and resume unfinished runs.
 
     Parameters
     ----------
@@ -72,7 +114,7 @@ class BulkUpdateApp:
     environment
         The environment selected at first (default ``sandbox``).
     input_path
-        A sheet to load at once (the path field is filled in).
+        A sheet to load at once (the path box shows it). Default: nothing loaded.
     max_per_minute, workers
         The pace offered at first (Spectrum's safe level is 100 per minute).
     sandbox_settings
@@ -89,16 +131,18 @@ class BulkUpdateApp:
         The last run's id in the journal.
     plan
         The plan of the last validation (None until then).
+    preview
+        The preview on screen (None until Preview is pressed, and after any change).
+    corrections
+        The corrections made in the fix grid: ``row, column, original, corrected``.
     last_message
-        The message line as plain text (``error: ...`` for an error), for scripts.
+        The latest message as plain text (``error: ...`` for an error), for scripts.
 
     Examples
     --------
-    In a notebook, the last line of a cell displays the app:
-
     >>> app = BulkUpdateApp(runs_dir=getfixture("tmp_path"), environ={})
-    >>> app.environment_dropdown.value, app.send_button.description
-    ('sandbox', 'Send')
+    >>> app.environment_dropdown.value, app.send_button.disabled
+    ('sandbox', True)
     >>> app.close()
     """
 
@@ -120,11 +164,19 @@ class BulkUpdateApp:
         self._connection: Connection | None = None
         self._background: BackgroundRun | None = None
         self._observer: WidgetProgress | None = None
+        self._raw: pd.DataFrame | None = None
+        self._previewed: Hashable | None = None
+        self._confirmed: Callable[[], None] | None = None
+        self._sent_from: dict[int, _SentFrom] = {}
+        self._pending_from: _SentFrom | None = None
         self.plan: Plan | None = None
+        self.checked: pd.DataFrame | None = None
+        self.preview: SendPreview | None = None
         self.results: pd.DataFrame | None = None
         self.run_id: int | None = None
         self.last_message = ""
         self.message = w.HTML()
+        self.last_note: w.HTML = self.message
 
         problems: list[BaseException] = []
         envs = _environments(environments_file, self._environ, problems)
@@ -134,8 +186,13 @@ class BulkUpdateApp:
         self.environment_panel = EnvironmentPanel(
             envs, environment, token_in_environment=bool(self._environ.get(TOKEN_VARIABLE))
         )
-        self.source_panel = SourcePanel(on_change=self._input_changed, on_error=self._error)
-        self.validate_panel = ValidatePanel()
+        self.source_panel = SourcePanel(
+            on_change=self._input_changed,
+            on_error=lambda exc: self._error(exc, self.source_panel.note),
+            on_loaded=self._file_loaded,
+            sample=_sample_sheet(),
+        )
+        self.validate_panel = ValidatePanel(on_edit=self._guarded(self._fixed, "validate"))
         self.preview_panel = PreviewPanel(max_per_minute=max_per_minute, workers=workers)
         self.run_panel = RunPanel()
         self.results_panel = ResultsPanel()
@@ -143,7 +200,7 @@ class BulkUpdateApp:
         self._wire()
         self.widget = w.VBox(
             [
-                w.HTML("<h2>Spectrum bulk status update</h2>"),
+                w.HTML(_render.APP_STYLE + "<h2>Spectrum bulk status update</h2>"),
                 self.message,
                 self.environment_panel.box,
                 self.source_panel.box,
@@ -152,15 +209,16 @@ class BulkUpdateApp:
                 self.run_panel.box,
                 self.results_panel.box,
             ],
-            layout=w.Layout(max_width="1100px"),
+            layout=w.Layout(max_width="1200px"),
         )
+        self.widget.add_class("spectrum-app")
         self.run_panel.show_environment(self._selected_or_none())
         if input_path is not None:
             self.path_input.value = str(input_path)
-            self._guarded(lambda: self.source_panel.load_path(Path(input_path)))()
-        self._guarded(self._refresh_runs)()
+            self._guarded(lambda: self.source_panel.load_path(Path(input_path)), "source")()
+        self._guarded(self._refresh_runs, "resume")()
         for problem in problems:
-            self._error(problem)
+            self._error(problem, self.message)
 
     # ------------------------------------------------------------------ wiring
 
@@ -170,54 +228,89 @@ class BulkUpdateApp:
         pre, run, out = self.preview_panel, self.run_panel, self.results_panel
         self.environment_dropdown, self.custom_url = env.dropdown, env.custom_url
         self.production_badge, self.token_input = env.badge, env.token
+        self.test_connection_button = env.test_button
         self.upload, self.path_input, self.load_button = src.upload, src.path, src.load_button
+        self.sample_button = src.sample_button
         self.sheet_dropdown, self.column_dropdowns = src.sheet, src.columns
         self.validate_button, self.send_partial_orders = val.button, val.send_partial
         self.validation_summary, self.invalid_rows = val.summary, val.invalid_rows
+        self.fix_panel = val.fixes
         self.max_per_minute, self.workers = pre.max_per_minute, pre.workers
         self.retry_without_missing, self.preview_button = pre.retry_without_missing, pre.button
         self.preview_summary, self.sample_payloads = pre.summary, pre.payloads
-        self.confirm_input, self.force, self.send_button = run.confirm, run.force, run.send_button
-        self.stop_button, self.progress = run.stop_button, run.progress
-        self.counts, self.eta = run.counts, run.eta
-        self.results_summary, self.results_table = out.summary, out.table
+        self.preview_grid = pre.grid
+        self.force, self.send_button, self.stop_button = run.force, run.send_button, run.stop_button
+        self.confirm_input, self.yes_button, self.cancel_button = (
+            run.confirm,
+            run.yes_button,
+            run.cancel_button,
+        )
+        self.progress, self.counts, self.eta = run.progress, run.counts, run.eta
+        self.results_summary, self.results_grid = out.summary, out.grid
+        self.outcome_chart = out.chart
         self.report_link, self.errors_link = out.report_link, out.errors_link
+        self.success_link = out.success_link
         self.retry_button, self.include_not_found = out.retry_button, out.include_not_found
         self.unfinished_runs, self.refresh_runs_button = out.unfinished, out.refresh_button
         self.resume_button = out.resume_button
+        self.resume_stopped_button = run.resume_button
+
+    def _notes(self) -> dict[str, w.HTML]:
+        env, src, val = self.environment_panel, self.source_panel, self.validate_panel
+        pre, run, out = self.preview_panel, self.run_panel, self.results_panel
+        return {
+            "environment": env.note,
+            "source": src.note,
+            "validate": val.note,
+            "preview": pre.note,
+            "send": run.note,
+            "retry": out.retry_note,
+            "resume": out.resume_note,
+        }
 
     def _wire(self) -> None:
-        self.validate_button.on_click(lambda _b: self._guarded(self._validate)())
-        self.preview_button.on_click(lambda _b: self._guarded(self._preview)())
-        self.send_button.on_click(lambda _b: self._guarded(self._send)())
-        self.stop_button.on_click(lambda _b: self._guarded(self.stop)())
-        self.retry_button.on_click(lambda _b: self._guarded(self._retry)())
-        self.resume_button.on_click(lambda _b: self._guarded(self._resume)())
-        self.refresh_runs_button.on_click(lambda _b: self._guarded(self._refresh_runs)())
+        on = self._guarded
+        self.test_connection_button.on_click(lambda _b: on(self._test_connection, "environment")())
+        self.validate_button.on_click(lambda _b: on(self._validate, "validate")())
+        self.preview_button.on_click(lambda _b: on(self._preview, "preview")())
+        self.send_button.on_click(lambda _b: on(self._ask_send, "send")())
+        self.yes_button.on_click(lambda _b: on(self._yes, "send")())
+        self.cancel_button.on_click(lambda _b: on(self._cancel, "send")())
+        self.stop_button.on_click(lambda _b: on(self.stop, "send")())
+        self.retry_button.on_click(lambda _b: on(self._ask_retry, "retry")())
+        self.resume_button.on_click(lambda _b: on(self._ask_resume_picked, "resume")())
+        self.resume_stopped_button.on_click(lambda _b: on(self._ask_resume_current, "send")())
+        self.refresh_runs_button.on_click(lambda _b: on(self._refresh_runs, "resume")())
         self.environment_dropdown.observe(self._environment_changed, names="value")
         self.custom_url.observe(self._environment_changed, names="value")
-        self.send_partial_orders.observe(lambda _c: self._input_changed(), names="value")
-        self.max_per_minute.observe(self._pace_changed, names="value")
-        self.workers.observe(self._pace_changed, names="value")
+        self.send_partial_orders.observe(lambda _c: self._plan_changed(), names="value")
+        for control in (
+            self.max_per_minute,
+            self.workers,
+            self.retry_without_missing,
+            self.force,
+        ):
+            control.observe(lambda _c: self._settings_changed(), names="value")
 
-    def _guarded(self, action: Callable[[], object]) -> Callable[[], None]:
+    def _guarded(self, action: Callable[[], object], where: str) -> Callable[[], None]:
         def run() -> None:
             try:
                 action()
             except Exception as exc:
-                self._error(exc)
+                self._error(exc, self._notes()[where])
 
         return run
 
-    def _error(self, exc: BaseException) -> None:
-        self._say(_render.one_line(exc), error=True)
+    def _error(self, exc: BaseException, note: w.HTML) -> None:
+        self._say(_render.one_line(exc), note, error=True)
 
-    def _info(self, text: str) -> None:
-        self._say(text)
-
-    def _say(self, text: str, *, error: bool = False) -> None:
+    def _say(self, text: str, note: w.HTML, *, error: bool = False, good: bool = False) -> None:
         self.last_message = ("error: " if error else "") + text
-        self.message.value = _render.error_line(text) if error else _render.info_line(text)
+        self.last_note = note
+        if error:
+            note.value = _render.error_line(text)
+        else:
+            note.value = _render.success_line(text) if good else _render.info_line(text)
 
     # ------------------------------------------------------------------ display
 
@@ -228,21 +321,75 @@ class BulkUpdateApp:
         env = self.environment_dropdown.value
         return f"<BulkUpdateApp environment={env!r} runs_dir={str(self.runs_dir)!r}>"
 
-    # ------------------------------------------------------------------ steps 2-4
+    # ------------------------------------------------------------------ what Send is for
+
+    def _settings_key(self) -> Hashable:
+        """Everything a preview depends on: any change to it disables Send again."""
+        src = self.source_panel
+        return (
+            src.version,
+            src.sheet.value,
+            tuple(d.value for d in src.columns.values()),
+            self.environment_dropdown.value,
+            self.custom_url.value,
+            self.max_per_minute.value,
+            self.workers.value,
+            self.retry_without_missing.value,
+            self.send_partial_orders.value,
+            self.force.value,
+            self.fix_panel.version,
+        )
+
+    @property
+    def send_ready(self) -> bool:
+        """Whether the preview on screen is of the current file and settings."""
+        return (
+            self._previewed is not None
+            and self._previewed == self._settings_key()
+            and self.preview is not None
+            and self.preview.plan.request_count > 0
+        )
+
+    def _settings_changed(self) -> None:
+        if self._previewed is not None and self._previewed != self._settings_key():
+            self._previewed = None
+            self.preview = None
+            self.preview_panel.clear()
+            self._say(
+                "The file or settings changed since the preview: press Preview again.",
+                self.preview_panel.note,
+            )
+        self.run_panel.close_question()
+        self._confirmed = None
+        self.run_panel.allow_send(
+            self.send_ready and not self.running, "" if self.send_ready else _PREVIEW_FIRST
+        )
+
+    def _plan_changed(self) -> None:
+        self.plan = None
+        self.checked = None
+        self._settings_changed()
 
     def _input_changed(self) -> None:
-        self.plan = None
+        """A file, sheet or column mapping changed: read it again at the next step."""
+        self._raw = None
         self.validate_panel.clear()
-        self.preview_panel.clear()
+        self._plan_changed()
+
+    def _file_loaded(self) -> None:
+        """A new file: the last run's progress and results leave the screen."""
+        if self.running:
+            return  # the run goes on; its results still show when it ends
+        self.run_panel.reset()
+        self.results_panel.clear()
+        self.results, self.run_id = None, None
+        for note in self._notes().values():
+            if note is not self.source_panel.note:
+                note.value = ""
 
     def _environment_changed(self, _change: object) -> None:
-        self.preview_panel.clear()
-        self.run_panel.confirm.value = ""
         self.run_panel.show_environment(self._selected_or_none())
-
-    def _pace_changed(self, _change: object) -> None:
-        if self.plan is not None and self.preview_panel.summary.value:
-            self._guarded(self._preview)()
+        self._settings_changed()
 
     def _selected_or_none(self) -> Environment | None:
         try:
@@ -250,34 +397,178 @@ class BulkUpdateApp:
         except ConfigError:
             return None
 
-    def _validate(self) -> Plan:
-        rows = self.source_panel.read()
-        plan = plan_updates(
-            validate_updates(rows), send_partial_orders=bool(self.send_partial_orders.value)
+    # ------------------------------------------------------------------ steps 1-4
+
+    def _test_connection(self) -> None:
+        env = self.environment_panel.selected()
+        client = self._connect(env).client
+        po = self._first_po()
+        if po:
+            try:
+                order = client.get_order(po)
+            except NotFoundError:
+                self._say(
+                    f"Connected to {client.host}: it answered, and has no order {po} "
+                    "(the first PO of your sheet).",
+                    self.environment_panel.note,
+                    good=True,
+                )
+                return
+            items = order.get("lineItems") or []
+            statuses = sorted({str(i.get("workflowStatus", "")) for i in items} - {""})
+            self._say(
+                f"Connected to {client.host}: order {po} found, {len(items)} line items"
+                + (f" ({', '.join(statuses)})" if statuses else "")
+                + ".",
+                self.environment_panel.note,
+                good=True,
+            )
+            return
+        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found = client.search_orders(since, [s.value for s in WorkflowStatus])
+        self._say(
+            f"Connected to {client.host}: {len(found):,} orders changed in the last day.",
+            self.environment_panel.note,
+            good=True,
         )
-        self.plan = plan
+
+    def _first_po(self) -> str | None:
+        if self.checked is not None:
+            valid = self.checked.loc[self.checked[VALID].astype(bool), PO]
+            return str(valid.iloc[0]) if len(valid) else None
+        if self.source_panel.loaded:
+            try:
+                rows = self._read()
+            except Exception:
+                return None
+            pos = [p for p in rows[PO].astype(str).str.strip().tolist() if p]
+            return pos[0] if pos else None
+        return None
+
+    def _read(self) -> pd.DataFrame:
+        if self._raw is None:
+            self._raw = self.source_panel.read()
+        return self._raw
+
+    def _checked_rows(self) -> pd.DataFrame:
+        return validate_updates(apply_corrections(self._read(), self.fix_panel.fixes))
+
+    def _validate(self) -> Plan:
+        checked = self._checked_rows()
+        plan = plan_updates(checked, send_partial_orders=bool(self.send_partial_orders.value))
+        self.plan, self.checked = plan, checked
         self.validate_panel.show(plan)
+        self.fix_panel.show(self._read(), checked, self.source_panel.headers())
         s = plan.summary()
-        self._info(
-            f"{self.source_panel.label}: {s['valid_rows']:,} of {s['rows']:,} rows valid; "
-            f"{s['requests']:,} requests to send."
+        self._say(
+            f"{s['valid_rows']:,} of {s['rows']:,} rows valid; {s['requests']:,} requests to send.",
+            self.validate_panel.note,
         )
         return plan
+
+    def _fixed(self) -> None:
+        """An edit in the fix grid: validate again (the grid stays as it is)."""
+        checked = self._checked_rows()
+        plan = plan_updates(checked, send_partial_orders=bool(self.send_partial_orders.value))
+        self.plan, self.checked = plan, checked
+        self.validate_panel.show(plan)
+        self.fix_panel.update_problems(checked)
+        s = plan.summary()
+        self._say(
+            f"Checked again: {s['valid_rows']:,} of {s['rows']:,} rows valid; "
+            f"{s['requests']:,} requests to send.",
+            self.validate_panel.note,
+        )
+        self._settings_changed()
 
     def _preview(self) -> None:
         plan = self.plan if self.plan is not None else self._validate()
         env = self.environment_panel.selected()
-        self.preview_panel.show(plan, env.host or "the local sandbox", self.source_panel.label)
+        options = self.preview_panel.options()
+        client = self._client_for_preview(env)
+        if client is not None and not self.force.value:
+            plan = skip_applied(plan, client.host, runs_dir=self.runs_dir)
+        preview = build_send_preview(plan, client, options)
+        host = client.host if client is not None else (env.host or env.name)
+        self.preview_panel.show(preview, f"{host} ({env.name})", self.source_panel.label)
+        self.preview, self._previewed = preview, self._settings_key()
+        self.run_panel.close_question()
+        if plan.request_count == 0:
+            self.run_panel.allow_send(False, "nothing to send")
+            self._say("Nothing to send: no order has only valid rows.", self.preview_panel.note)
+            return
+        self.run_panel.allow_send(not self.running)
+        self._say(
+            f"Preview ready: {plan.request_count:,} requests. Send is enabled.",
+            self.preview_panel.note,
+            good=True,
+        )
+
+    def _client_for_preview(self, env: Environment) -> Any:
+        """The client to preview with; None for a real environment without a token yet."""
+        if not env.is_sandbox and not self._has_token():
+            return None
+        return self._connect(env).client
+
+    def _has_token(self) -> bool:
+        return bool(self._environ.get(TOKEN_VARIABLE) or self.environment_panel.typed_token())
 
     # ------------------------------------------------------------------ step 5
 
-    def _send(self) -> None:
+    def _ask_send(self) -> None:
         self._idle_or_raise()
+        if not self.send_ready or self.preview is None:
+            raise ConfigError(
+                "load a sheet first, then Preview"
+                if not self.source_panel.loaded
+                else _PREVIEW_FIRST
+            )
         env = self.environment_panel.selected()
-        plan = self.plan if self.plan is not None else self._validate()
-        self.run_panel.check_confirmation(env)
-        if plan.request_count == 0:
-            raise ConfigError("nothing to send: no order has only valid rows (see step 3)")
+        preview = self.preview
+        plan = preview.plan
+        connection = self._connect(env)  # a real environment needs its token by now
+        lines = int((preview.lines["decision"] == "send").sum())
+        others = len(preview.orders) - plan.request_count
+        question = (
+            f"Send <b>{plan.request_count:,}</b> requests (one per order, {lines:,} line items) "
+            f"to <b>{connection.client.host}</b> ({env.name}), at "
+            f"{self.max_per_minute.value} a minute: about "
+            f"<b>{_render.duration(preview.eta_s)}</b>?"
+            + (f" The other {others:,} orders are not sent (see the preview)." if others else "")
+        )
+        self._ask(question, env, self._send)
+
+    def _ask(self, question: str, env: Environment, action: Callable[[], None]) -> None:
+        warning = (
+            f"<br><b style='color:#b00020'>{env.name} is PRODUCTION: real orders change. "
+            f"Type {env.name!r} below to confirm.</b>"
+            if env.production
+            else ""
+        )
+        self.run_panel.ask(f'<div class="spectrum-question">{question}{warning}</div>', env)
+        self._confirmed = action
+        self._say("Check the numbers, then press “Yes, send”.", self.run_panel.note)
+
+    def _yes(self) -> None:
+        action = self._confirmed
+        if action is None or not self.run_panel.asking:
+            raise ConfigError("nothing to confirm: press Send first")
+        self._idle_or_raise()
+        self.run_panel.check_confirmation(self.environment_panel.selected())
+        self._confirmed = None
+        self.run_panel.close_question()
+        action()
+
+    def _cancel(self) -> None:
+        self._confirmed = None
+        self.run_panel.close_question()
+        self._say("Not sent.", self.run_panel.note)
+
+    def _send(self) -> None:
+        if not self.send_ready or self.preview is None:
+            raise ConfigError(_PREVIEW_FIRST)
+        env = self.environment_panel.selected()
+        plan = self.preview.plan
         options = self.preview_panel.options()
         name, digest = source_identity(self.source_panel.source())
         recording = Recording(
@@ -287,9 +578,10 @@ class BulkUpdateApp:
             source_hash=digest,
         )
         connection = self._connect(env)
+        self._pending_from = self._sent_from_now()
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            # The plan validated and previewed above, not the file read and planned again.
+            # The plan previewed above, not the file read and planned again.
             return send_plan(
                 plan,
                 connection.client,
@@ -300,17 +592,54 @@ class BulkUpdateApp:
                 observers=[observer],
             )
 
+        self._previewed = None  # another send needs another preview
+        self.preview_panel.note.value = _render.info_line(
+            "Sent as previewed. Preview again to send anything more."
+        )
         self._start(f"Sending {plan.request_count:,} requests to {connection.client.host}", work)
 
-    def _retry(self) -> None:
+    def _sent_from_now(self) -> _SentFrom | None:
+        try:
+            raw = apply_corrections(
+                self._read(), {k: v for k, v in self.fix_panel.fixes.items() if k[1] != LEFT_OUT}
+            )
+        except Exception:
+            return None
+        left_out = sorted(r for r, f in self.fix_panel.fixes if f == LEFT_OUT)
+        return _SentFrom(
+            raw,
+            self.source_panel.headers(),
+            self.source_panel.header,
+            left_out,
+            self.fix_panel.corrections(),
+        )
+
+    def _ask_retry(self) -> None:
         self._idle_or_raise()
+        if self.run_id is None or self.results is None:
+            raise ConfigError("no run to retry yet: send one first")
+        env = self._environment_of_run(self.run_id)
+        include = bool(self.include_not_found.value)
+        bad = [Outcome.FAILED.value] + ([Outcome.NOT_FOUND.value] if include else [])
+        count = int(self.results[OUTCOME].isin(bad).sum())
+        host = self._host_of_run(self.run_id)
+        eta = self.preview_panel.options().eta_seconds(count)
+        self._ask(
+            f"Retry run {self.run_id}: send <b>{count:,}</b> orders again to <b>{host}</b> "
+            f"({env.name}): about <b>{_render.duration(eta)}</b>?",
+            env,
+            self._retry,
+        )
+
+    def _retry(self) -> None:
         if self.run_id is None:
             raise ConfigError("no run to retry yet: send one first")
-        run_id, env = self.run_id, self.environment_panel.selected()
-        self.run_panel.check_confirmation(env)  # a retry sends to production too
+        run_id = self.run_id
+        env = self._environment_of_run(run_id)
         include = bool(self.include_not_found.value)
         connection = self._connect(env, run_id=run_id)
         pace = self._pace()
+        self._pending_from = self._sent_from.get(run_id)
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
             return retry_failed(
@@ -326,15 +655,40 @@ class BulkUpdateApp:
 
         self._start(f"Retrying the failures of run {run_id}", work)
 
-    def _resume(self) -> None:
-        self._idle_or_raise()
+    def _ask_resume_picked(self) -> None:
         run_id = self.results_panel.selected_run()
         if run_id is None:
             raise ConfigError("no unfinished run picked: press Refresh, then pick one")
-        env = self.environment_panel.selected()
-        self.run_panel.check_confirmation(env)  # resuming sends to production too
+        self._ask_resume(run_id)
+
+    def _ask_resume_current(self) -> None:
+        if self.run_id is None:
+            raise ConfigError("no stopped run on screen")
+        self._ask_resume(self.run_id)
+
+    def _ask_resume(self, run_id: int) -> None:
+        self._idle_or_raise()
+        env = self._environment_of_run(run_id)
+        names = [value for _label, value in self.environment_dropdown.options]
+        if self.environment_dropdown.value != env.name and env.name in names:
+            self.environment_panel.select(env.name)  # the run's own environment
+        with Journal.existing(self.runs_dir) as journal:
+            record = journal.load_run(run_id)
+        pending = int((record.results[OUTCOME] == Outcome.PENDING.value).sum())
+        eta = self.preview_panel.options().eta_seconds(pending)
+        self._ask(
+            f"Resume run {run_id} ({record.meta['source_name']}): send its <b>{pending:,}</b> "
+            f"pending orders to <b>{record.meta['host']}</b> ({env.name}), about "
+            f"<b>{_render.duration(eta)}</b>?",
+            env,
+            lambda: self._resume(run_id),
+        )
+
+    def _resume(self, run_id: int) -> None:
+        env = self._environment_of_run(run_id)
         connection = self._connect(env, run_id=run_id)
         pace = self._pace()
+        self._pending_from = self._sent_from.get(run_id)
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
             return resume_run(
@@ -347,7 +701,27 @@ class BulkUpdateApp:
                 **pace,
             )
 
-        self._start(f"Resuming run {run_id}", work)
+        self._start(f"Resuming run {run_id} on {env.name}", work)
+
+    def _host_of_run(self, run_id: int) -> str:
+        with Journal.existing(self.runs_dir) as journal:
+            return str(journal.load_run(run_id).meta["host"])
+
+    def _environment_of_run(self, run_id: int) -> Environment:
+        """The environment a run was sent to (found by its host), whatever is selected."""
+        host = self._host_of_run(run_id)
+        current = self._selected_or_none()
+        if current is not None and not current.is_sandbox and current.host == host:
+            return current
+        name = self.environment_panel.find(host)
+        if name is not None:
+            return self.environment_panel.environment(name)
+        if host.rpartition(":")[0] in _LOOPBACK:
+            return self.environment_panel.environment(SANDBOX)
+        raise ConfigError(
+            f"run {run_id} was sent to {host}, which is not in your environments: pick "
+            f"“custom URL…” and type https://{host}"
+        )
 
     def _pace(self) -> dict[str, Any]:
         options = self.preview_panel.options()
@@ -378,10 +752,7 @@ class BulkUpdateApp:
             if not env.is_sandbox:
                 token = self._environ.get(TOKEN_VARIABLE) or self.environment_panel.typed_token()
                 if not token:
-                    raise ConfigError(
-                        f"no API token for {env.name}: type it in step 1 "
-                        f"(or set {TOKEN_VARIABLE} before starting Jupyter)"
-                    )
+                    raise ConfigError(f"no API token for {env.name}: type it in step 1")
             store = self.runs_dir / "sandbox" / "orders.sqlite3"
             if env.is_sandbox:
                 store.parent.mkdir(parents=True, exist_ok=True)
@@ -402,20 +773,16 @@ class BulkUpdateApp:
         return self._connection
 
     def _sandbox_port_of(self, run_id: int) -> int:
-        with Journal.existing(self.runs_dir) as journal:
-            host = str(journal.load_run(run_id).meta["host"])
-        name, _, port = host.rpartition(":")
-        return int(port) if name in ("127.0.0.1", "localhost") and port.isdigit() else 0
+        name, _, port = self._host_of_run(run_id).rpartition(":")
+        return int(port) if name in _LOOPBACK and port.isdigit() else 0
 
     def _start(self, what: str, work: Work) -> None:
         observer = WidgetProgress(self.run_panel)
         self._observer = observer
-        self.run_panel.progress.value = 0
-        self.run_panel.counts.value = ""
-        self.run_panel.eta.value = ""
+        self.run_panel.reset()
         self.run_panel.set_running(True)
         self.retry_button.disabled = self.resume_button.disabled = True
-        self._info(f"{what}… (the notebook stays usable; Stop ends it gracefully)")
+        self._say(f"{what}… (Stop ends it gracefully)", self.run_panel.note)
         self._background = BackgroundRun(
             lambda stop: work(stop, observer), on_done=self._finished
         ).start()
@@ -437,7 +804,9 @@ class BulkUpdateApp:
         self._background.stop()
         if self._observer is not None:
             self._observer.stopping = True
-        self._info("Stopping: in-flight requests finish; the rest stay pending in the journal.")
+        self._say(
+            "Stopping: requests under way finish; the rest stay pending.", self.run_panel.note
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background run; True when none is going any more."""
@@ -449,42 +818,93 @@ class BulkUpdateApp:
 
     def _finished(self, results: pd.DataFrame | None, error: BaseException | None) -> None:
         """Runs in the background thread when the run ends, however it ended."""
+        note = self.run_panel.note
         try:
             if results is not None:
                 self._show_results(results)
             if error is not None:
                 prefix = "stopped: " if isinstance(error, RunStoppedError) else ""
-                self._say(prefix + _render.one_line(error), error=True)
+                self._say(prefix + _render.one_line(error), note, error=True)
         except Exception as exc:
-            self._error(exc)
+            self._error(exc, note)
         finally:
             self.run_panel.set_running(False)
-            self._guarded(self._refresh_runs)()
+            if self.results is not None and (self.results[OUTCOME] == Outcome.PENDING.value).any():
+                self.run_panel.resume_button.disabled = False
+            self._guarded(self._refresh_runs, "resume")()
             if self.results is not None:
                 bad = self.results[OUTCOME].isin([Outcome.FAILED.value, Outcome.NOT_FOUND.value])
                 self.retry_button.disabled = not bool(bad.any()) or self.run_id is None
+            self.run_panel.allow_send(self.send_ready, "" if self.send_ready else _PREVIEW_FIRST)
 
     def _show_results(self, results: pd.DataFrame) -> None:
         run_id = results.attrs.get("run_id")
+        note = self.run_panel.note
         if run_id is None:  # e.g. a retry with no failures: no run was made
-            self._info("Nothing to send: no order qualified, so no run was made.")
+            self._say("Nothing to send: no order qualified, so no run was made.", note)
             return
         self.results, self.run_id = results, int(run_id)
+        if self._pending_from is not None:
+            self._sent_from.setdefault(int(run_id), self._pending_from)
+            self._pending_from = None
         self.results_panel.show(results, f"Run {run_id}")
         pending = int((results[OUTCOME] == Outcome.PENDING.value).sum())
         if pending:
-            self._info(
-                f"Run {run_id} stopped with {pending:,} orders pending: Resume it in step 6."
-            )
+            self._say(f"Run {run_id} stopped with {pending:,} orders pending: Resume it.", note)
         else:
-            self._info(f"Run {run_id} finished: {_render.counts_text(results)}.")
+            self._say(f"Run {run_id} finished: {_render.counts_text(results)}.", note, good=True)
+        self._write_files(int(run_id), results)
+
+    def _write_files(self, run_id: int, results: pd.DataFrame) -> None:
+        """The report (with the corrections), the error file and the success file."""
         folder = self.runs_dir / "reports"
-        report = write_report(
-            int(run_id), folder / f"run-{run_id}-report.xlsx", runs_dir=self.runs_dir
+        report = write_report(run_id, folder / f"run-{run_id}-report.xlsx", runs_dir=self.runs_dir)
+        with Journal.existing(self.runs_dir) as journal:
+            record = journal.load_run(run_id)
+        sent_from = self._sent_from.get(run_id)
+        corrections = self._corrections_of(run_id, sent_from)
+        if not corrections.empty:
+            add_sheet(report, "Corrections", corrections)
+        lines = record.lines if record.plan is None else line_results(results, record.plan)
+        outcomes = row_outcomes(lines, results)
+        if sent_from is not None:
+            raw, headers, header, left_out = (
+                sent_from.raw,
+                sent_from.headers,
+                sent_from.header,
+                sent_from.left_out,
+            )
+        else:  # a run from another kernel: its rows as the journal kept them
+            raw, headers, header, left_out = record.lines, {}, [], []
+        errors, done = split_rows(raw, outcomes, headers, header, left_out)
+        error_file = (
+            write_rows(errors, folder / f"run-{run_id}-errors.xlsx", "Errors")
+            if len(errors)
+            else None
         )
-        written = export_csv(int(run_id), folder, runs_dir=self.runs_dir, prefix=f"run-{run_id}-")
-        errors = next((p for p in written if p.name.endswith("lines.csv")), None)
-        self.results_panel.show_files(report, errors)
+        success_file = (
+            write_rows(done, folder / f"run-{run_id}-succeeded.xlsx", "Succeeded")
+            if len(done)
+            else None
+        )
+        self.results_panel.show_files(report, error_file, success_file)
+
+    def _corrections_of(self, run_id: int, sent_from: _SentFrom | None) -> pd.DataFrame:
+        """The run's corrections: kept with the run in the runs folder (CSV) for later."""
+        kept = self.runs_dir / "corrections" / f"run-{run_id}.csv"
+        if sent_from is not None and not sent_from.corrections.empty:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if not kept.is_file():
+                write_table(sent_from.corrections, kept)
+            return sent_from.corrections
+        if kept.is_file():
+            return read_kept(kept)
+        return pd.DataFrame()
+
+    @property
+    def corrections(self) -> pd.DataFrame:
+        """The corrections made in the fix grid so far: ``row, column, original, corrected``."""
+        return self.fix_panel.corrections()
 
     def _refresh_runs(self) -> None:
         if not (self.runs_dir / JOURNAL_FILE).is_file():
@@ -495,7 +915,7 @@ class BulkUpdateApp:
                 runs = journal.runs()
         except JournalError as exc:
             self.results_panel.show_unfinished([])
-            self._error(exc)
+            self._error(exc, self.results_panel.resume_note)
             return
         self.results_panel.show_unfinished(unfinished_options(runs))
 
@@ -510,6 +930,22 @@ class BulkUpdateApp:
             self._connection.close()
             self._connection = None
         self.widget.close()
+
+
+_PREVIEW_FIRST: Final = "press Preview first: Send is enabled once the preview shows this file"
+
+
+def read_kept(path: Path) -> pd.DataFrame:
+    """A CSV the app kept (every cell as text)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def _sample_sheet() -> Path | None:
+    try:
+        sample = sample_data_dir() / "status_updates.xlsx"
+    except FileNotFoundError:
+        return None
+    return sample if sample.is_file() else None
 
 
 def _environments(

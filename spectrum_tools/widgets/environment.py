@@ -77,6 +77,9 @@ class EnvironmentPanel:
             style={"description_width": "110px"},
         )
         self.token_note = w.HTML()
+        self.test_button = w.Button(description="Test connection", icon="plug")
+        self.note = w.HTML()
+        self.note.add_class("spectrum-note")
         self.dropdown.observe(self._changed, names="value")
         self.custom_url.observe(self._changed, names="value")
         self.token.observe(self._token_typed, names="value")
@@ -88,6 +91,7 @@ class EnvironmentPanel:
                 self.badge,
                 self.token,
                 self.token_note,
+                w.HBox([self.test_button, self.note]),
             ]
         )
         self._changed()
@@ -119,8 +123,24 @@ class EnvironmentPanel:
         self.token.value = ""
         self._show_token_note()
 
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name`` in the menu."""
+        return self._environments[name]
+
+    def select(self, name: str) -> None:
+        """Pick the environment ``name`` (as if chosen in the menu)."""
+        self.dropdown.value = name
+
+    def find(self, host: str) -> str | None:
+        """The name of the environment whose host is ``host``, if one is."""
+        for name, env in self._environments.items():
+            if not env.is_sandbox and env.host == host:
+                return name
+        return None
+
     def _changed(self, _change: object = None) -> None:
         self._token = None
+        self.note.value = ""
         custom = self.dropdown.value == CUSTOM
         self.custom_url.layout.display = None if custom else "none"
         try:
@@ -139,15 +159,13 @@ class EnvironmentPanel:
         if self._sandbox:
             text = "The sandbox needs no token."
         elif self._token_in_environment:
-            text = "Token: from SPECTRUM_API_TOKEN."
+            text = "Token: already set up on this computer."
         elif self._token is not None:
-            text = (
-                "Token received: held in this kernel's memory only, never saved (retype to change)."
-            )
+            text = "Token received: kept in memory only, never saved (type it again to change it)."
         else:
             text = (
-                "Token: type it above and press Enter (or set SPECTRUM_API_TOKEN before "
-                "starting Jupyter). The field is emptied at once; the token is never saved."
+                "Token: type it above and press Enter. The box empties at once; the token is "
+                "kept in memory only and never saved."
             )
         self.token_note.value = _render.info_line(text)
 
@@ -155,7 +173,7 @@ class EnvironmentPanel:
 def _badge(env: Environment, custom: bool) -> str:
     if env.is_sandbox:
         return _render.badge(
-            "sandbox", "SANDBOX: a local rehearsal server in this kernel; nothing real changes"
+            "sandbox", "SANDBOX: a practice copy of Spectrum on this computer; nothing real changes"
         )
     if custom:
         return _render.badge(
