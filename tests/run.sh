@@ -13,7 +13,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+# One command a line: under set -e a failure inside an && list would not stop the script.
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
 # stdin from /dev/null: CI may start us with no standard input at all, and IPython (imported
