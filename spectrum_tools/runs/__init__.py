@@ -26,6 +26,7 @@ from spectrum_tools.runs.recording import Recording, source_identity
 from spectrum_tools.runs.resume import picked_run, resume_run, retry_failed, retry_plan, run_options
 from spectrum_tools.runs.send import preview_send, send_plan, send_updates
 from spectrum_tools.runs.skip import skip_applied
+from spectrum_tools.runs.undo import undo_run
 
 __all__ = [
     "Recording",
@@ -39,4 +40,5 @@ __all__ = [
     "send_updates",
     "skip_applied",
     "source_identity",
+    "undo_run",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,16 +21,19 @@ from spectrum_tools.journal import Journal, RunRecord
 from spectrum_tools.planning import Plan
 from spectrum_tools.results import RunObserver
 from spectrum_tools.runs.recording import Recording
+from spectrum_tools.runs.reread import reread
 from spectrum_tools.runs.skip import Superseded
 from spectrum_tools.runs.wiring import NOT_RECORDED, Adjustments, framed, send_new, send_recorded
-from spectrum_tools.schema import OUTCOME, PO, Outcome
+from spectrum_tools.schema import LINE_ID, OUTCOME, PO, STATUS, Outcome
 
 __all__ = [
+    "expected_statuses",
     "picked_run",
     "resume_run",
     "retry_failed",
     "retry_plan",
     "run_options",
+    "usable_run",
 ]
 
 _log = logging.getLogger(__name__)
@@ -77,6 +80,7 @@ def resume_run(
     max_per_minute: float | None = None,
     workers: int | None = None,
     force: bool = False,
+    read_back: bool = True,
 ) -> pd.DataFrame:
     """Send a run's pending and in-flight orders, and complete the same run.
 
@@ -101,7 +105,13 @@ def resume_run(
     max_per_minute, workers
         Override the pace the run was started with.
     force
-        Also send line items later runs have set since (puts the old statuses back).
+        Also send line items later runs have set since (puts the old statuses back), and
+        line items someone else changed since the run (see ``read_back``).
+    read_back
+        Read the current state first (default): line items already set are not sent,
+        and a line item whose status is neither what Spectrum held before the run (its
+        before-image) nor what the run sets was changed by someone else since: it is
+        left alone and named in its order's ``details``, unless ``force``.
 
     Returns
     -------
@@ -132,7 +142,7 @@ def resume_run(
         stop = stop if stop is not None else threading.Event()
         recorder = journal.continue_run(run_id, stop=stop)  # the lock first, then read
         try:
-            record = _usable_run(journal, run_id, client, "resume")
+            record = usable_run(journal, run_id, client, "resume")
             pending = record.results.loc[record.results[OUTCOME] == Outcome.PENDING.value, PO]
             if pending.empty and record.meta["state"] == "finished":
                 recorder.close()
@@ -145,6 +155,32 @@ def resume_run(
             recorder.leave_out(superseded.left_out)
             part = superseded.apply(part)
             options = run_options(record, max_per_minute=max_per_minute, workers=workers)
+            adjust = Adjustments(notes=superseded.notes)
+            if read_back and part.request_count:
+                again = reread(
+                    part,
+                    client,
+                    options,
+                    run_id=run_id,
+                    expected=expected_statuses(record, part),
+                    force=force,
+                    progress=progress,
+                    stop=stop,
+                )
+                stopped = again.preview.stopped
+                if stopped is not None:  # nothing is sent on a read that did not finish
+                    recorder.close()
+                    full = whole_run(record.results, record, client, None)
+                    full.attrs.update(stopped=stopped.message, stop_reason=stopped.reason)
+                    if not stopped.graceful:
+                        raise RunStoppedError(stopped.message, results=full)
+                    return full
+                for result in again.set_aside_results(part):
+                    recorder.finished(result)
+                adjust = Adjustments(
+                    notes=_joined(superseded.notes, again.notes), left_out=again.preview.missing
+                )
+                part = again.plan
         except BaseException:
             recorder.close()
             raise
@@ -159,7 +195,7 @@ def resume_run(
                 stop,
                 observers,
                 progress,
-                Adjustments(notes=superseded.notes),
+                adjust,
             )
         except RunStoppedError as exc:
             full = whole_run(journal.load_run(run_id).results, record, client, exc.results)
@@ -182,6 +218,7 @@ def retry_failed(
     max_per_minute: float | None = None,
     workers: int | None = None,
     force: bool = False,
+    read_back: bool = True,
 ) -> pd.DataFrame:
     """Send a run's ``failed`` orders again, as a new run linked to it (``parent_run``).
 
@@ -202,7 +239,9 @@ def retry_failed(
         As for :func:`resume_run`. Other options (``retry_without_missing``, attempts)
         are the old run's.
     force
-        Send every failed line item, superseded or already applied or not.
+        Send every failed line item, superseded or already applied or changed since.
+    read_back
+        Read the current state first, as for :func:`resume_run`.
 
     Returns
     -------
@@ -217,10 +256,36 @@ def retry_failed(
         As for :func:`resume_run`.
     """
     with Journal.existing(runs_dir) as journal:
-        record = _usable_run(journal, run_id, client, "retry")
+        record = usable_run(journal, run_id, client, "retry")
         plan = retry_plan(record, include_not_found=include_not_found)
         superseded = Superseded.of(journal, record, plan, client.environment_key, force=force)
     plan = superseded.apply(plan.skip(superseded.skipped))
+    options = run_options(record, max_per_minute=max_per_minute, workers=workers)
+    stop = stop if stop is not None else threading.Event()
+    adjust = Adjustments(notes=superseded.notes)
+    before_images: pd.DataFrame | None = None
+    if read_back and plan.request_count:
+        again = reread(
+            plan,
+            client,
+            options,
+            run_id=run_id,
+            expected=expected_statuses(record, plan),
+            force=force,
+            progress=progress,
+            stop=stop,
+        )
+        if again.preview.stopped is not None:
+            frame = framed(plan, [], client, again.preview.stopped, NOT_RECORDED)
+            frame.attrs["parent_run"] = run_id
+            if not again.preview.stopped.graceful:
+                raise RunStoppedError(again.preview.stopped.message, results=frame)
+            return frame
+        plan = again.plan
+        adjust = Adjustments(
+            notes=_joined(superseded.notes, again.notes), left_out=again.preview.missing
+        )
+        before_images = again.preview.before_images()
     if plan.request_count == 0 and plan.set_aside.empty:
         frame = framed(plan, [], client, None, NOT_RECORDED)
         frame.attrs["parent_run"] = run_id
@@ -231,9 +296,8 @@ def retry_failed(
         source_name=record.meta["source_name"],
         source_hash=record.meta["source_hash"],
         parent_run=run_id,
+        kind="retry",
     )
-    options = run_options(record, max_per_minute=max_per_minute, workers=workers)
-    stop = stop if stop is not None else threading.Event()
     try:
         frame = send_new(
             plan,
@@ -243,7 +307,8 @@ def retry_failed(
             stop,
             observers,
             progress,
-            Adjustments(notes=superseded.notes),
+            adjust,
+            before_images,
         )
     except RunStoppedError as exc:
         if exc.results is not None:
@@ -274,7 +339,7 @@ def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
     return record.plan.only(orders)
 
 
-def _usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str) -> RunRecord:
+def usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str) -> RunRecord:
     record = journal.load_run(run_id)
     if record.meta["dry_run"]:
         raise JournalError(f"run {run_id} was a dry run: nothing was sent, nothing to {verb}")
@@ -313,3 +378,29 @@ def whole_run(
         picked=None,
     )
     return frame
+
+
+def expected_statuses(record: RunRecord, plan: Plan) -> dict[tuple[str, str], set[str]]:
+    """(order, line item) -> what a resume or retry of ``record`` may find there: its
+    before-image or the run's target. Line items without a before-image have no
+    expectation (nothing can be concluded about them)."""
+    images = record.before_images
+    before = {
+        (str(po), str(i)): str(status)
+        for po, i, status in images[[PO, LINE_ID, "status"]].itertuples(index=False)
+        if status
+    }
+    lines = plan.line_items()
+    return {
+        (po, i): {target, before[(po, i)]}
+        for po, i, target in lines[[PO, LINE_ID, STATUS]].itertuples(index=False)
+        if (po, i) in before
+    }
+
+
+def _joined(*notes: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in notes:
+        for po, text in part.items():
+            out[po] = out.get(po, "") + text
+    return out
