@@ -161,13 +161,22 @@ def client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
         yield connection.client
 
 
-def confirm(host: str, plan: Plan, options: SendOptions, stdin: TextIO | None = None) -> None:
+def confirm(
+    host: str,
+    plan: Plan,
+    options: SendOptions,
+    stdin: TextIO | None = None,
+    *,
+    warning: str | None = None,
+) -> None:
     stream = stdin or sys.stdin  # None when the process has no standard input at all
     eta = format_duration(options.eta_seconds(plan.request_count))
     out(
         f"About to send {plan.request_count:,} requests for {plan.request_count:,} orders "
         f"to {host} at {options.max_per_minute:g}/min (about {eta})."
     )
+    if warning:
+        out(warning)
     if stream is None or not stream.isatty():
         raise ConfigError("not on a terminal, so nothing to confirm with: add --yes to send")
     answer = input(f"Type the host name ({host}) to send, anything else to cancel: ")
@@ -183,11 +192,22 @@ def print_outcomes(results: pd.DataFrame) -> None:
             out(f"  {outcome.value:<10} {int(counts[outcome.value]):>7,}")
 
 
-def write_results(results: pd.DataFrame | None, plan: Plan, output: Path | None) -> None:
+def write_results(
+    results: pd.DataFrame | None,
+    plan: Plan,
+    output: Path | None,
+    *,
+    changes: pd.DataFrame | None = None,
+) -> None:
+    """Write the results: ``.xlsx`` gets Orders, Lines and (after a read-back) Changes,
+    current -> wanted per line item; anything else gets the per-order table."""
     if output is None or results is None:
         return
     if output.suffix.lower() == ".xlsx":
-        write_workbook(output, {"Orders": results, "Lines": line_results(results, plan)})
+        sheets = {"Orders": results, "Lines": line_results(results, plan)}
+        if changes is not None:
+            sheets["Changes"] = changes
+        write_workbook(output, sheets)
     else:
         write_table(results, output)
     out(f"Results written to {output}")

@@ -13,6 +13,7 @@ from spectrum_tools.cli.common import (
     out,
     print_plan_summary,
 )
+from spectrum_tools.cli.preview import print_preview
 from spectrum_tools.cli.send import run_and_report
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.engine import SendOptions
@@ -21,6 +22,7 @@ from spectrum_tools.planning import plan_updates
 from spectrum_tools.report import write_report
 from spectrum_tools.runs import (
     Recording,
+    preview_send,
     source_identity,
 )
 from spectrum_tools.sandbox import (
@@ -102,8 +104,16 @@ def _demo(args: argparse.Namespace) -> int:
         recording = Recording(
             runs_dir=out_dir / "runs", force=True, source_name=name, source_hash=digest
         )
+        preview = preview_send(plan, client, options, recording=recording)
+        print_preview(preview, client.host)
         code = run_and_report(
-            plan, client, options, recording, dry_run=False, output=out_dir / "results.xlsx"
+            preview,
+            plan,
+            client,
+            options,
+            recording,
+            dry_run=False,
+            output=out_dir / "results.xlsx",
         )
         # The full report: Summary (with a chart), Orders, Lines, Invalid rows.
 

@@ -22,16 +22,18 @@ from spectrum_tools.cli.common import (
     read_rows,
     write_results,
 )
+from spectrum_tools.cli.preview import print_preview
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.engine import SendOptions
 from spectrum_tools.errors import (
     RunStoppedError,
 )
 from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.readback.preview import Preview
 from spectrum_tools.runs import (
     Recording,
+    preview_send,
     send_plan,
-    skip_applied,
     source_identity,
 )
 from spectrum_tools.schema import VALID
@@ -68,6 +70,12 @@ def register(sub: Subparsers) -> None:
         action="store_true",
         help="send the valid rows of orders that have invalid rows",
     )
+    p.add_argument(
+        "--no-read-back",
+        dest="read_back",
+        action="store_false",
+        help="send every planned order whole, without reading Spectrum's current state first",
+    )
     p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
     p.add_argument(
         "--force",
@@ -90,21 +98,36 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     )
     rows = read_rows(args.file, args.sheet)
     plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
-    if not args.force:  # shown before confirming; send_updates skips the same orders
-        plan = skip_applied(plan, client.environment_key, runs_dir=args.runs_dir)
     print_plan_summary(plan)
-    if not args.dry_run and plan.request_count and not args.yes:
-        confirm(client.host, plan, options)
     name, digest = source_identity(args.file)
     recording = Recording(
         runs_dir=args.runs_dir, force=args.force, source_name=name, source_hash=digest
     )
+    # Read first and show what will really change; then send exactly that.
+    preview = preview_send(
+        plan, client, options, recording=recording, read_back=args.read_back, progress=True
+    )
+    stopped = preview.stopped
+    if stopped is not None:
+        raise RunStoppedError(f"reading the current state: {stopped.message}")
+    print_preview(preview, client.host)
+    if not args.dry_run and preview.requests and not args.yes:
+        confirm(client.host, preview.plan, options, warning=final_warning(preview))
     return run_and_report(
-        plan, client, options, recording, dry_run=args.dry_run, output=args.output
+        preview, plan, client, options, recording, dry_run=args.dry_run, output=args.output
     )
 
 
+def final_warning(preview: Preview) -> str | None:
+    """The line a confirmation adds when line items would leave delivered or cancelled."""
+    leaving = preview.counts["lines_leaving_final"]
+    if not leaving:
+        return None
+    return f"WARNING: {leaving:,} line item(s) would move out of delivered or cancelled."
+
+
 def run_and_report(
+    what: Plan | Preview,
     plan: Plan,
     client: SpectrumClient,
     options: SendOptions,
@@ -113,19 +136,23 @@ def run_and_report(
     dry_run: bool,
     output: Path | None,
 ) -> int:
+    """Send ``what`` (the previewed plan, or a plan), print and write the outcome.
+
+    ``plan`` is the sheet's whole plan (for the per-line results)."""
     runs_dir = Path(recording.runs_dir) if recording.runs_dir is not None else None
+    changes = what.lines if isinstance(what, Preview) else None
     try:
         results = send_plan(
-            plan, client, options, recording=recording, dry_run=dry_run, stop=threading.Event()
+            what, client, options, recording=recording, dry_run=dry_run, stop=threading.Event()
         )
     except RunStoppedError as exc:
         results = exc.results
-        write_results(results, plan, output)
+        write_results(results, plan, output, changes=changes)
         print_run(results, client, runs_dir)
         raise
     print_run(results, client, runs_dir)
     print_outcomes(results)
-    write_results(results, plan, output)
+    write_results(results, plan, output, changes=changes)
     # With --send-partial-orders an order can be updated while one of its rows never went.
     every_row = bool(plan.rows[VALID].all()) if len(plan.rows) else True
     return exit_code(results, every_row_valid=every_row)
