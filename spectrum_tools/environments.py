@@ -266,7 +266,10 @@ def load_status_aliases(
     aliases = section.get("aliases", {})
     if not isinstance(aliases, dict):
         raise ConfigError(f'{where}.aliases: must be a table of spelling = "status"')
-    return status_aliases(aliases, where=f"{where}.aliases")
+    try:
+        return status_aliases(aliases, where=f"{where}.aliases")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _read(path: str | os.PathLike[str] | None, *, missing_ok: bool) -> dict[str, Any] | None:

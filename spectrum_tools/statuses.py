@@ -11,8 +11,6 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 
-from spectrum_tools.errors import ConfigError
-
 __all__ = [
     "BUILT_IN_ALIASES",
     "StatusAliases",
@@ -71,7 +69,9 @@ def _key(text: str) -> str:
 _BY_KEY: dict[str, WorkflowStatus] = {s.value: s for s in WorkflowStatus} | dict(BUILT_IN_ALIASES)
 
 
-def status_aliases(spellings: Mapping[str, str], *, where: str = "aliases") -> StatusAliases:
+def status_aliases(
+    spellings: Mapping[str, str | WorkflowStatus], *, where: str = "aliases"
+) -> StatusAliases:
     """Check a team's own status spellings and return them ready for :func:`normalise_status`.
 
     Parameters
@@ -90,7 +90,7 @@ def status_aliases(spellings: Mapping[str, str], *, where: str = "aliases") -> S
 
     Raises
     ------
-    ConfigError
+    ValueError
         A value is not a workflow status, a spelling is blank, or a spelling already
         means another status (``completed = "delivered"`` would silently redefine one).
 
@@ -101,23 +101,23 @@ def status_aliases(spellings: Mapping[str, str], *, where: str = "aliases") -> S
     >>> status_aliases({"completed": "delivered"})
     Traceback (most recent call last):
     ...
-    spectrum_tools.errors.ConfigError: aliases.completed: 'completed' already means 'completed'; ...
+    ValueError: aliases.completed: 'completed' already means 'completed'; ...
     """
     checked: dict[str, WorkflowStatus] = {}
     for spelling, wanted in spellings.items():
         key = _key(str(spelling))
         if not key:
-            raise ConfigError(f"{where}: an alias needs a spelling, not {spelling!r}")
+            raise ValueError(f"{where}: an alias needs a spelling, not {spelling!r}")
         if not isinstance(wanted, str):
-            raise ConfigError(f"{where}.{spelling}: must be a quoted status, not {wanted!r}")
+            raise ValueError(f"{where}.{spelling}: must be a quoted status, not {wanted!r}")
         status = _BY_KEY.get(_key(wanted))
         if status is None:
             hint = suggest_status(wanted)
             more = f"; did you mean {hint.value!r}?" if hint else ""
-            raise ConfigError(f"{where}.{spelling}: {wanted!r} is not a workflow status{more}")
+            raise ValueError(f"{where}.{spelling}: {wanted!r} is not a workflow status{more}")
         known = _BY_KEY.get(key)
         if known is not None and known is not status:
-            raise ConfigError(
+            raise ValueError(
                 f"{where}.{spelling}: {spelling!r} already means {known.value!r}; "
                 "an alias cannot give a status another meaning"
             )

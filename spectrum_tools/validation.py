@@ -21,15 +21,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import text_array, text_series
-from spectrum_tools.errors import ColumnError
+from spectrum_tools.errors import ColumnError, ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.sheets import NUMBER_CELLS, SheetRows
-from spectrum_tools.statuses import StatusAliases, normalise_status, suggest_status
+from spectrum_tools.statuses import (
+    StatusAliases,
+    WorkflowStatus,
+    normalise_status,
+    status_aliases,
+    suggest_status,
+)
 
 __all__ = [
     "IGNORED_ROWS",
     "MAX_ID_LENGTH",
     "ORIGINAL_STATUS",
+    "Aliases",
     "apply_suggestions",
     "ignored_rows",
     "is_validated",
@@ -127,7 +134,11 @@ _BAD_SET = set(_WHITESPACE + _INVISIBLE + "\x7f") | set(map(chr, range(32)))
 _BAD_CHARS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(_BAD_SET)) + "]"
 
 
-def validate_updates(df: pd.DataFrame, *, aliases: StatusAliases | None = None) -> pd.DataFrame:
+Aliases = Mapping[str, str | WorkflowStatus]
+"""A team's status spellings: spelling -> status (``{"shipped": "delivered"}``)."""
+
+
+def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
     """Trim, normalise and check update rows; mark each row valid or say what is wrong.
 
     Rules, all applied to every row:
@@ -167,6 +178,8 @@ def validate_updates(df: pd.DataFrame, *, aliases: StatusAliases | None = None) 
     ------
     ColumnError
         One of the three API columns is absent.
+    ConfigError
+        An alias maps to something that is not a workflow status, or redefines one.
 
     Examples
     --------
@@ -188,6 +201,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: StatusAliases | None = None) 
             f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}",
             file="DataFrame",
         )
+    team = _checked(aliases)
     out = df.copy()
     if SOURCE_ROW not in out.columns:
         out[SOURCE_ROW] = np.arange(2, len(out) + 2, dtype="int64")
@@ -217,16 +231,13 @@ def validate_updates(df: pd.DataFrame, *, aliases: StatusAliases | None = None) 
     # Statuses: each distinct spelling is normalised (and, if unknown, hinted at) once.
     which, distinct = pd.factorize(text_series(keys[STATUS]))
     spellings = [str(s) for s in distinct]
-    statuses = [normalise_status(s, aliases) for s in spellings]
+    statuses = [normalise_status(s, team) for s in spellings]
     unknown = np.array(
         [m is None and s != "" for s, m in zip(spellings, statuses, strict=True)], dtype=bool
     )
     if unknown.any():
         hints = np.array(
-            [
-                _status_hint(s, aliases) if u else ""
-                for s, u in zip(spellings, unknown, strict=True)
-            ],
+            [_status_hint(s, team) if u else "" for s, u in zip(spellings, unknown, strict=True)],
             dtype=object,
         )
         problems.add_text(unknown[which], hints[which])
@@ -393,9 +404,7 @@ def ignored_rows(validated: pd.DataFrame) -> list[tuple[int, str]]:
     return list(validated.attrs.get(IGNORED_ROWS, ()))
 
 
-def status_suggestions(
-    validated: pd.DataFrame, *, aliases: StatusAliases | None = None
-) -> pd.DataFrame:
+def status_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
     """The suggested status for each unknown spelling of a validated frame.
 
     Returns
@@ -411,10 +420,11 @@ def status_suggestions(
     >>> status_suggestions(validate_updates(rows)).values.tolist()
     [['complet', 'completed', 1], ['zzz', '', 1]]
     """
+    team = _checked(aliases)
     statuses = validated[STATUS].astype(str)
-    unknown = (statuses != "") & statuses.map(lambda t: normalise_status(t, aliases) is None)
+    unknown = (statuses != "") & statuses.map(lambda t: normalise_status(t, team) is None)
     counts = statuses[unknown].value_counts(sort=True)
-    hints = [suggest_status(str(t), aliases) for t in counts.index]
+    hints = [suggest_status(str(t), team) for t in counts.index]
     return pd.DataFrame(
         {
             "spelling": [str(t) for t in counts.index],
@@ -424,9 +434,7 @@ def status_suggestions(
     )
 
 
-def apply_suggestions(
-    validated: pd.DataFrame, *, aliases: StatusAliases | None = None
-) -> pd.DataFrame:
+def apply_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
     """Take every suggested status, keep the sheet's spelling, and validate again.
 
     Each unknown status that has a suggestion (``complet`` -> ``completed``, ``shipped``
@@ -477,6 +485,15 @@ def apply_suggestions(
     return again
 
 
+def _checked(aliases: Aliases | None) -> StatusAliases:
+    if not aliases:
+        return {}
+    try:
+        return status_aliases(aliases)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _number_cells(out: pd.DataFrame, col: str) -> np.ndarray:
     """Rows whose ``col`` cell the workbook stored as a number (see ``read_updates``)."""
     marked = out.attrs.get(NUMBER_CELLS, {}).get(col)
@@ -513,7 +530,7 @@ def _footer_rows(
         if not looks:
             break
         footer[i] = True
-        found.append((int(out[SOURCE_ROW].iat[i]), " | ".join(cells)))
+        found.append((int(out[SOURCE_ROW].to_numpy()[i]), " | ".join(cells)))
     return footer, tuple(reversed(found))
 
 
