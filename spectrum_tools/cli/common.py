@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from spectrum_tools.client import SpectrumClient
 from spectrum_tools.connect import connect
 from spectrum_tools.engine import SendOptions, format_duration
 from spectrum_tools.environments import (
+    SANDBOX,
     environments_file,
     load_environments,
     load_status_aliases,
@@ -62,6 +65,8 @@ __all__ = [
     "add_environment_args",
     "add_sheet_args",
     "check_output",
+    "check_port",
+    "port_in_use",
     "checked_rows",
     "client_for",
     "confirm",
@@ -179,6 +184,33 @@ def checked_rows(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         shown = ", ".join(f"{a!r} -> {b}" for a, b in hints[["spelling", "suggestion"]].values[:5])
         out(f"Suggestions: {shown}; --apply-suggestions takes them")
     return rows, validated
+
+
+def port_in_use(port: int, what: str) -> ConfigError:
+    """The one-line error for a busy port: which port, and the option that changes it."""
+    return ConfigError(
+        f"port {port} on 127.0.0.1 is already in use (another {what} running?): "
+        f"pick another with --port, e.g. --port {port + 1}"
+    )
+
+
+def check_port(port: int, what: str) -> None:
+    """Refuse a loopback port another process holds, before starting a server on it.
+
+    Raises
+    ------
+    ConfigError
+        From :func:`port_in_use`.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise port_in_use(port, what) from None
+            raise
 
 
 def read_rows(file: str, sheet: str | None, columns: dict[str, str] | None = None) -> pd.DataFrame:
@@ -349,10 +381,12 @@ def print_run(results: pd.DataFrame, client: SpectrumClient, runs_dir: Path | No
         return
     out(f"Run {run_id} is recorded in the journal {results.attrs.get('journal')}")
     if bool((results[OUTCOME] == Outcome.PENDING.value).any()):
-        out(
-            f"Resume it with: spectrum-tools resume {run_id} --base-url {client.base_url}"
-            + runs_flag(runs_dir)
+        where = (
+            f"--env {SANDBOX}"
+            if client.environment_key == SANDBOX
+            else f"--base-url {client.base_url}"
         )
+        out(f"Resume it with: spectrum-tools resume {run_id} {where}" + runs_flag(runs_dir))
 
 
 def exit_code(results: pd.DataFrame, *, every_row_valid: bool = True) -> int:

@@ -15,6 +15,7 @@ from spectrum_tools.cli.common import (
     add_environment_args,
     client_for,
     confirm,
+    confirm_send,
     exit_code,
     out,
     print_outcomes,
@@ -48,6 +49,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
     p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
     p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
@@ -82,8 +84,12 @@ def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
         run_id = args.run if args.run is not None else journal.latest_unfinished()
         if run_id is None:
             raise JournalError(f"no unfinished run in {journal.path}: nothing to resume")
-        pending = int(journal.load_run(run_id).counts[Outcome.PENDING.value])
+        record = journal.load_run(run_id)
+        pending = int(record.counts[Outcome.PENDING.value])
     out(f"Resuming run {run_id}: {pending:,} orders pending or in flight, to {client.host}")
+    if not args.yes and pending:  # as send and retry: host, orders, requests, ETA, then ask
+        options = run_options(record, max_per_minute=args.max_per_minute, workers=args.workers)
+        confirm_send(client.host, pending, options, orders=pending)
     return _journaled(
         lambda: resume_run(
             run_id,
