@@ -327,7 +327,7 @@ def _original_cells(shown: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame
         found = pd.notna(cells)
         if col == STATUS:
             found &= ~changed
-        values = out[col].astype(object).to_numpy()
+        values = np.array(out[col].astype(object).tolist(), dtype=object)
         values[found] = cells[found]
         out[col] = values
     return out
