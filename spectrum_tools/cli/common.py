@@ -18,11 +18,12 @@ from typing import TextIO, TypeAlias
 
 import pandas as pd
 
-from spectrum_tools.client import SpectrumClient
+from spectrum_tools.client import SpectrumClient, check_base_url
 from spectrum_tools.connect import connect
 from spectrum_tools.engine import SendOptions, format_duration
 from spectrum_tools.environments import (
     SANDBOX,
+    Environment,
     environments_file,
     load_environments,
     load_status_aliases,
@@ -70,6 +71,7 @@ __all__ = [
     "client_for",
     "confirm",
     "confirm_send",
+    "environment_for",
     "err",
     "exit_code",
     "out",
@@ -276,21 +278,36 @@ def add_environment_args(p: argparse.ArgumentParser, what: str = "the environmen
     )
 
 
-@contextlib.contextmanager
-def client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
-    """The client for --base-url, or for --env NAME (starting the bundled sandbox for it)."""
-    if args.env is None:
-        with SpectrumClient(args.base_url) as client:
-            yield client
-        return
+def environment_for(args: argparse.Namespace) -> Environment | None:
+    """The --env NAME environment (None without --env), checked without connecting.
 
+    Raises
+    ------
+    ConfigError
+        --env with --base-url, an unknown name, a bad environments file or base URL.
+    """
+    if args.env is None:
+        if args.base_url:
+            check_base_url(args.base_url)
+        return None
     if args.base_url:
         raise ConfigError("give --env or --base-url, not both")
     path, required = environments_file(args.environments, os.environ)
     known = load_environments(path, missing_ok=not required)
     if args.env not in known:
         raise ConfigError(f"no environment {args.env!r} (known: {', '.join(known)}; file {path})")
-    with connect(known[args.env]) as connection:
+    return known[args.env]
+
+
+@contextlib.contextmanager
+def client_for(args: argparse.Namespace) -> Iterator[SpectrumClient]:
+    """The client for --base-url, or for --env NAME (starting the bundled sandbox for it)."""
+    environment = environment_for(args)
+    if environment is None:
+        with SpectrumClient(args.base_url) as client:
+            yield client
+        return
+    with connect(environment) as connection:
         if connection.sandbox is not None:
             out(f"Sandbox started on {connection.client.base_url} for this run")
         yield connection.client

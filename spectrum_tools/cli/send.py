@@ -22,6 +22,7 @@ from spectrum_tools.cli.common import (
     checked_rows,
     client_for,
     confirm,
+    environment_for,
     exit_code,
     out,
     print_outcomes,
@@ -103,6 +104,7 @@ def _send(args: argparse.Namespace) -> int:
 
 def _plan_without_token(args: argparse.Namespace) -> int:
     """``--dry-run`` with no token: validate and plan; Spectrum's state needs a token."""
+    environment_for(args)  # a wrong --env or --base-url is still an error
     _, validated = checked_rows(args)
     plan = plan_updates(validated, send_partial_orders=args.send_partial_orders)
     print_plan_summary(plan)
