@@ -184,6 +184,10 @@ class SpectrumClient:
         safety). By default each thread gets its own session.
     pool_size
         Connections kept per thread-session; at least the worker count is plenty.
+    environment
+        The environment's identity when its URL is not one (:attr:`environment_key`):
+        the bundled sandbox is ``"sandbox"`` whatever port it got, so its runs resume and
+        skip across restarts. Default: the normalised base URL.
 
     Raises
     ------
@@ -216,12 +220,16 @@ class SpectrumClient:
         max_search_bytes: int = DEFAULT_MAX_SEARCH_BYTES,
         session: requests.Session | None = None,
         pool_size: int = 4,
+        environment: str | None = None,
     ) -> None:
         url = base_url if base_url is not None else os.environ.get("SPECTRUM_BASE_URL", "")
         if not url:
             raise ConfigError("no Spectrum base URL: pass base_url= or set SPECTRUM_BASE_URL")
         self._url = parse_base_url(url)
         self._base_url = self._url.url
+        if environment is not None and not environment.strip():
+            raise ConfigError("environment= must name the environment (or be left out)")
+        self._environment = environment.strip() if environment is not None else self._url.url
         secret = token if token is not None else os.environ.get("SPECTRUM_API_TOKEN", "")
         self._token = Secret(_header_safe_token(secret))
         self._timeout = timeout
@@ -259,9 +267,10 @@ class SpectrumClient:
 
         Scheme and host lower-case, default port dropped, no trailing slash (see
         :func:`spectrum_tools.urls.environment_key`): one environment written two ways
-        has one key, and ``https://gw/staging`` and ``https://gw/prod`` have two.
+        has one key, and ``https://gw/staging`` and ``https://gw/prod`` have two. An
+        ``environment=`` given to the constructor replaces it (the sandbox: ``"sandbox"``).
         """
-        return self._url.url
+        return self._environment
 
     @property
     def deadline(self) -> float:

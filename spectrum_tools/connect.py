@@ -12,7 +12,7 @@ from dataclasses import replace
 from types import TracebackType
 
 from spectrum_tools.client import SpectrumClient
-from spectrum_tools.environments import Environment
+from spectrum_tools.environments import SANDBOX, Environment
 from spectrum_tools.errors import ConfigError
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings
 
@@ -89,8 +89,9 @@ def connect(
     sandbox_settings
         The sandbox's fault switches (default: Spectrum's 100 requests per 60 s limit).
     sandbox_port
-        The sandbox's port; 0 picks a free one. A run journaled against the sandbox names
-        its host with the port, so resuming it after a restart takes the same port.
+        The sandbox's port; 0 picks a free one. The sandbox's client has the environment
+        key ``"sandbox"`` whatever the port (:attr:`SpectrumClient.environment_key`), so a
+        run against it resumes, and its orders are skipped, after a restart on another port.
 
     Raises
     ------
@@ -101,8 +102,8 @@ def connect(
     --------
     >>> from spectrum_tools.environments import load_environments
     >>> with connect(load_environments(None)["sandbox"]) as conn:
-    ...     conn.environment.base_url == conn.client.base_url
-    True
+    ...     conn.environment.base_url == conn.client.base_url, conn.client.environment_key
+    (True, 'sandbox')
     """
     if not environment.is_sandbox:
         if not environment.base_url:
@@ -110,7 +111,7 @@ def connect(
         return Connection(environment, SpectrumClient(environment.base_url, token=token))
     server = SandboxServer(sandbox_store, settings=sandbox_settings, port=sandbox_port).start()
     try:
-        client = SpectrumClient(server.base_url, token=server.token)
+        client = SpectrumClient(server.base_url, token=server.token, environment=SANDBOX)
     except BaseException:
         server.stop()
         raise

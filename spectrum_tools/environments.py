@@ -17,6 +17,13 @@ a small TOML file, so nobody pastes host names around and production is always m
     production = true
     description = "the real thing"
 
+A team's own spellings of statuses go in the same file; validation accepts them as it
+accepts ``In Progress`` (read them with :func:`load_status_aliases`)::
+
+    [statuses.aliases]
+    shipped = "delivered"
+    "on the truck" = "delivered"
+
 ``production`` defaults to **true** when it is left out: an environment nobody marked is
 treated with production's care (a confirmation before sending), never the other way round.
 
@@ -41,6 +48,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from spectrum_tools.errors import ConfigError
+from spectrum_tools.statuses import StatusAliases, status_aliases
 from spectrum_tools.urls import check_base_url, parse_base_url
 
 __all__ = [
@@ -51,6 +59,7 @@ __all__ = [
     "custom_environment",
     "environments_file",
     "load_environments",
+    "load_status_aliases",
 ]
 
 SANDBOX: Final = "sandbox"
@@ -204,14 +213,75 @@ def load_environments(
     ['sandbox']
     """
     found: dict[str, Environment] = {SANDBOX: _sandbox()}
-    if path is None:
+    data = _read(path, missing_ok=missing_ok)
+    if data is None:
         return found
+    file = Path(str(path))
+    tables = data.get("environments", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{file}: environments: must be a table of [environments.NAME]")
+    for name, entry in tables.items():
+        found[name] = _environment(file, name, entry)
+    return found
+
+
+def load_status_aliases(
+    path: str | os.PathLike[str] | None, *, missing_ok: bool = False
+) -> StatusAliases:
+    """Read a team's own status spellings, the ``[statuses.aliases]`` table of the file.
+
+    Parameters
+    ----------
+    path, missing_ok
+        As for :func:`load_environments` (the same file).
+
+    Returns
+    -------
+    Mapping
+        Spelling -> status, checked by :func:`spectrum_tools.statuses.status_aliases`;
+        empty when the file or the table is absent. Pass it to
+        :func:`spectrum_tools.validate_updates` as ``aliases=``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_environments`; an alias whose value is not a workflow status, or
+        that would give a status another meaning; an unknown key under ``[statuses]``.
+
+    Examples
+    --------
+    >>> dict(load_status_aliases(None))
+    {}
+    """
+    data = _read(path, missing_ok=missing_ok)
+    if data is None:
+        return {}
+    where = f"{path}: statuses"
+    section = data.get("statuses", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: must be a table ([statuses.aliases])")
+    for key in section:
+        if key != "aliases":
+            raise ConfigError(f"{where}.{key}: unknown key (known: aliases)")
+    aliases = section.get("aliases", {})
+    if not isinstance(aliases, dict):
+        raise ConfigError(f'{where}.aliases: must be a table of spelling = "status"')
+    try:
+        return status_aliases(aliases, where=f"{where}.aliases")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _read(path: str | os.PathLike[str] | None, *, missing_ok: bool) -> dict[str, Any] | None:
+    """The file's TOML tables; None when there is no file (and that is fine)."""
+    if path is None:
+        return None
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         if missing_ok:
-            return found
+            return None
         raise ConfigError(f"{file}: no such environments file") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
@@ -221,14 +291,12 @@ def load_environments(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {' '.join(str(exc).split())}") from None
     for key in data:
-        if key != "environments":
-            raise ConfigError(f"{file}: {key}: unknown key (expected [environments.NAME] tables)")
-    tables = data.get("environments", {})
-    if not isinstance(tables, dict):
-        raise ConfigError(f"{file}: environments: must be a table of [environments.NAME]")
-    for name, entry in tables.items():
-        found[name] = _environment(file, name, entry)
-    return found
+        if key not in ("environments", "statuses"):
+            raise ConfigError(
+                f"{file}: {key}: unknown key (expected [environments.NAME] or "
+                "[statuses.aliases] tables)"
+            )
+    return data
 
 
 def _environment(file: Path, name: str, entry: Any) -> Environment:

@@ -22,6 +22,7 @@ sized, headers carry filters. The openpyxl write-only writer streams the rows, s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -36,12 +37,22 @@ from spectrum_tools.charts import add_bar_chart
 from spectrum_tools.errors import ConfigError
 from spectrum_tools.journal import Journal
 from spectrum_tools.planning import Plan
+from spectrum_tools.readback.changes import (
+    CURRENT_STATUS,
+    FINAL_STATUSES,
+    LEAVES_FINAL,
+    READ_AT,
+    READ_VIA,
+    WANTED_STATUS,
+)
 from spectrum_tools.results import line_results
 from spectrum_tools.schema import (
     ATTEMPTS,
     DETAILS,
     KEY_COLUMNS,
+    LINE_ID,
     OUTCOME,
+    PO,
     PROBLEM,
     SOURCE_ROW,
     SOURCE_SHEET,
@@ -66,6 +77,7 @@ SHEET_SUMMARY: Final = "Summary"
 SHEET_ORDERS: Final = "Orders"
 SHEET_LINES: Final = "Lines"
 SHEET_INVALID: Final = "Invalid rows"
+SHEET_CHANGES: Final = "Changes"
 
 EXCEL_MAX_DATA_ROWS: Final = 1_048_575
 """Rows per sheet below the header row (Excel's limit is 1,048,576 rows in all)."""
@@ -121,6 +133,7 @@ class _Tables:
     lines: pd.DataFrame | None
     invalid: pd.DataFrame | None
     notes: tuple[str, ...] = field(default=())
+    changes: pd.DataFrame | None = None
 
 
 def write_report(
@@ -129,8 +142,10 @@ def write_report(
     *,
     plan: Plan | None = None,
     runs_dir: str | Path | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> Path:
-    """Write a run's report workbook: Summary (with a chart), Orders, Lines, Invalid rows.
+    """Write a run's report workbook: Summary (with a chart), Orders, Lines, Invalid rows,
+    and Changes (what each line item held before -> what the run set) when known.
 
     Parameters
     ----------
@@ -146,6 +161,9 @@ def write_report(
     runs_dir
         The runs folder whose journal holds the run (default ``./spectrum-runs``; for a
         results frame, the journal named in its ``attrs``).
+    changes
+        A preview's lines (current -> wanted per line item), shown as the Changes sheet;
+        for a run from the journal, its before-images give that sheet.
 
     Returns
     -------
@@ -174,11 +192,20 @@ def write_report(
     if target.suffix.lower() != ".xlsx":
         raise ConfigError(f"{target}: a report is an .xlsx workbook (use export_csv for CSV)")
     tables = _gather(run_or_results, plan=plan, runs_dir=runs_dir)
+    if changes is not None:
+        tables = dataclasses.replace(tables, changes=changes)
+    if tables.changes is not None:
+        leaving = int(tables.changes[LEAVES_FINAL].astype(bool).sum())
+        if leaving:
+            note = f"{leaving:,} line item(s) moved out of delivered or cancelled (see Changes)"
+            tables = dataclasses.replace(tables, notes=(*tables.notes, note))
     summary, chart_rows = _summary(tables)
     sheets = dict(_split(SHEET_SUMMARY, summary))
     sheets.update(_split(SHEET_ORDERS, _plain(tables.orders)))
     sheets.update(_split(SHEET_LINES, _lines_view(tables.lines)))
     sheets.update(_split(SHEET_INVALID, _invalid_view(tables.invalid)))
+    if tables.changes is not None:
+        sheets.update(_split(SHEET_CHANGES, _plain(tables.changes)))
 
     def decorate(book: Any) -> None:
         if chart_rows is not None:
@@ -259,7 +286,32 @@ def _from_record(record: RunLike) -> _Tables:
     meta = dict(record.meta)
     meta.setdefault("run_id", record.run_id)
     return _Tables(
-        meta=meta, orders=record.results, lines=record.lines, invalid=record.invalid_rows
+        meta=meta,
+        orders=record.results,
+        lines=record.lines,
+        invalid=record.invalid_rows,
+        changes=_record_changes(record),
+    )
+
+
+def _record_changes(record: RunLike) -> pd.DataFrame | None:
+    """A journaled run's Changes: each line item it sent, before -> what it set."""
+    before = getattr(record, "before_images", None)
+    plan = getattr(record, "plan", None)
+    if not isinstance(before, pd.DataFrame) or before.empty or not isinstance(plan, Plan):
+        return None
+    merged = plan.line_items().merge(before, on=[PO, LINE_ID], how="inner")
+    held = merged["status"].astype(str)
+    return pd.DataFrame(
+        {
+            PO: merged[PO],
+            LINE_ID: merged[LINE_ID],
+            CURRENT_STATUS: held,
+            WANTED_STATUS: merged[STATUS],
+            LEAVES_FINAL: held.isin(FINAL_STATUSES) & (held != merged[STATUS].astype(str)),
+            READ_AT: merged["read_at"],
+            READ_VIA: merged["read_via"],
+        }
     )
 
 
@@ -281,7 +333,13 @@ def _from_results(
             runs_dir = Path(str(meta["journal"])).parent
         record = _load_run(run_id, runs_dir)
         merged: dict[str, Any] = {**dict(record.meta), **meta}
-        return _Tables(meta=merged, orders=results, lines=record.lines, invalid=record.invalid_rows)
+        return _Tables(
+            meta=merged,
+            orders=results,
+            lines=record.lines,
+            invalid=record.invalid_rows,
+            changes=_record_changes(record),
+        )
     note = "Lines and Invalid rows: not available (pass plan= with a results frame)"
     return _Tables(meta=meta, orders=results, lines=None, invalid=None, notes=(note,))
 

@@ -12,6 +12,8 @@ rows; Python only writes the problem texts of the rows that have one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -19,11 +21,45 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import text_array, text_series
-from spectrum_tools.errors import ColumnError
+from spectrum_tools.errors import ColumnError, ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
-from spectrum_tools.statuses import normalise_status, suggest_status
+from spectrum_tools.sheets import NUMBER_CELLS, SheetRows
+from spectrum_tools.statuses import (
+    StatusAliases,
+    WorkflowStatus,
+    normalise_status,
+    status_aliases,
+    suggest_status,
+)
 
-__all__ = ["MAX_ID_LENGTH", "is_validated", "problem_counts", "validate_updates"]
+__all__ = [
+    "IGNORED_ROWS",
+    "MAX_ID_LENGTH",
+    "ORIGINAL_STATUS",
+    "Aliases",
+    "apply_suggestions",
+    "ignored_rows",
+    "is_validated",
+    "problem_counts",
+    "problem_summary",
+    "status_suggestions",
+    "validate_updates",
+]
+
+IGNORED_ROWS: Final = "ignored_rows"
+"""``attrs`` key of a validated frame: the footer rows left out, ``(source_row, text)``."""
+ORIGINAL_STATUS: Final = "original_status"
+"""The column :func:`apply_suggestions` adds: the status as the sheet spelled it."""
+
+# Trailing rows an export or an analyst adds under the data: "Total", "rows: 295",
+# "Grand total", "295 rows", "Count: 12", "End of report".
+_FOOTER = re.compile(
+    r"^\s*(?:(?:grand\s+|sub\s*)?totals?\b|(?:rows?|records?|lines?|count|sum|orders?)\s*[:=]"
+    r"|\d[\d,.\s]*\s+(?:rows?|records?|lines?|orders?|items?)\s*$|end\s+of\s+(?:report|file|data))",
+    re.IGNORECASE,
+)
+_COUNT = re.compile(r"^\s*\d[\d,. ]*\s*$")
+_FOOTER_SCAN: Final = 10  # how many trailing rows may be footer rows
 
 # The longest id of each kind validation accepts. The contract (docs/spectrum-api.md):
 # recipeSetReadableId is Spectrum's 8-character readable id (e.g. "ABCD1234"; the order
@@ -98,14 +134,23 @@ _BAD_SET = set(_WHITESPACE + _INVISIBLE + "\x7f") | set(map(chr, range(32)))
 _BAD_CHARS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(_BAD_SET)) + "]"
 
 
-def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
+Aliases = Mapping[str, str | WorkflowStatus]
+"""A team's status spellings: spelling -> status (``{"shipped": "delivered"}``)."""
+
+
+def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
     """Trim, normalise and check update rows; mark each row valid or say what is wrong.
 
     Rules, all applied to every row:
 
     * whitespace around every key cell is trimmed; fully blank rows are dropped;
+    * footer rows under the data (``Total``, ``rows: 295``, a lone count) are left out
+      and listed in ``attrs["ignored_rows"]`` (see :func:`ignored_rows`);
     * statuses are normalised to the API spelling (``In Progress`` -> ``in-progress``,
-      ``canceled`` -> ``cancelled``); an unknown status is invalid, with a suggestion;
+      ``canceled`` -> ``cancelled``, ``Complete`` -> ``completed``, and the team's own
+      ``aliases``); an unknown status is invalid, with a suggestion;
+    * an id cell the workbook stored as a number is noted (still valid: its leading
+      zeros may be lost, and Spectrum would then not know the id);
     * a blank purchase order, line-item id or status is invalid;
     * an id that looks like Excel's scientific notation (``1.23E+07``) is invalid;
     * an id longer than any real Spectrum id (:data:`MAX_ID_LENGTH`) is invalid;
@@ -118,6 +163,10 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
     df
         Rows as :func:`spectrum_tools.read_updates` returns them (at least the three API
         columns; ``source_row`` is added as position + 2 when absent).
+    aliases
+        A team's own status spellings (``shipped`` -> delivered), as
+        :func:`spectrum_tools.environments.load_status_aliases` reads them. Default: the
+        built-in spellings only.
 
     Returns
     -------
@@ -129,6 +178,8 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
     ------
     ColumnError
         One of the three API columns is absent.
+    ConfigError
+        An alias maps to something that is not a workflow status, or redefines one.
 
     Examples
     --------
@@ -150,6 +201,7 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
             f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}",
             file="DataFrame",
         )
+    team = _checked(aliases)
     out = df.copy()
     if SOURCE_ROW not in out.columns:
         out[SOURCE_ROW] = np.arange(2, len(out) + 2, dtype="int64")
@@ -163,11 +215,14 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
             fully_blank[fully_blank] = [
                 not (isinstance(v, str) and v.strip()) and not _is_value(v) for v in cells
             ]
-    if fully_blank.any():
-        kept = ~fully_blank
+    footer, ignored = _footer_rows(out, keys, blank, fully_blank, extras)
+    dropped = fully_blank | footer
+    if dropped.any():
+        kept = ~dropped
         out = out.loc[kept].reset_index(drop=True)
         keys = {col: values.filter(pa.array(kept)) for col, values in keys.items()}
         blank = {col: mask[kept] for col, mask in blank.items()}
+    out.attrs[IGNORED_ROWS] = ignored
 
     problems = _Problems(len(out))
     for col in KEY_COLUMNS:
@@ -176,13 +231,13 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
     # Statuses: each distinct spelling is normalised (and, if unknown, hinted at) once.
     which, distinct = pd.factorize(text_series(keys[STATUS]))
     spellings = [str(s) for s in distinct]
-    statuses = [normalise_status(s) for s in spellings]
+    statuses = [normalise_status(s, team) for s in spellings]
     unknown = np.array(
         [m is None and s != "" for s, m in zip(spellings, statuses, strict=True)], dtype=bool
     )
     if unknown.any():
         hints = np.array(
-            [_status_hint(s) if u else "" for s, u in zip(spellings, unknown, strict=True)],
+            [_status_hint(s, team) if u else "" for s, u in zip(spellings, unknown, strict=True)],
             dtype=object,
         )
         problems.add_text(unknown[which], hints[which])
@@ -206,6 +261,12 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
         limit = MAX_ID_LENGTH[col]
         long = _np(pc.greater(pc.utf8_length(values), limit))
         problems.add(long, f"{col} is longer than {limit} characters (no Spectrum id is)")
+        numbers = _number_cells(out, col)
+        problems.note(
+            numbers & ~sci & ~blank[col],
+            f"{col} stored as a number in Excel: leading zeros may be lost "
+            "(format the column as Text if the id has any)",
+        )
 
     for col in KEY_COLUMNS:
         out[col] = text_series(keys[col], out.index)
@@ -255,6 +316,9 @@ def validate_updates(df: pd.DataFrame) -> pd.DataFrame:
 def problem_counts(validated: pd.DataFrame) -> pd.Series:
     """Count invalid rows by kind of problem (the text before any quoted value).
 
+    Notes on valid rows (folded duplicates, ids stored as numbers) are not counted here:
+    :func:`problem_summary` has them.
+
     Examples
     --------
     >>> rows = pd.DataFrame({"purchaseOrderNumber": ["", "P"], "recipeSetReadableId": ["A", "B"],
@@ -262,21 +326,212 @@ def problem_counts(validated: pd.DataFrame) -> pd.Series:
     >>> problem_counts(validate_updates(rows)).to_dict()
     {'blank purchaseOrderNumber': 1, 'unknown workflowStatus': 1}
     """
-    invalid = validated.loc[~validated[VALID], PROBLEM]
-    kinds = invalid.str.split(r"; (?!did you mean)", regex=True).explode().map(_problem_kind)
-    return kinds.value_counts().rename("rows")
+    table = problem_summary(validated)
+    table = table.loc[table["severity"] == _INVALID]
+    return pd.Series(table["rows"].to_numpy(), index=table["kind"].tolist(), name="rows")
 
 
-def _problem_kind(text: str) -> str:
+_INVALID, _DUPLICATE, _WARNING = "invalid", "folded duplicate", "warning"
+
+
+def problem_summary(validated: pd.DataFrame) -> pd.DataFrame:
+    """Every problem and note of a validated frame, grouped by kind, most rows first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``severity`` (``invalid``: the row is held back; ``folded duplicate``: the row
+        repeats an earlier one and is sent once; ``warning``: sent, but check it),
+        ``kind`` (e.g. ``unknown workflowStatus``), ``rows`` (how many rows have it) and
+        ``example_rows`` (up to five sheet rows). Invalid kinds first.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P", "P", "P"],
+    ...     "recipeSetReadableId": ["A", "A", "B"], "workflowStatus": ["completed"] * 2 + ["x"]})
+    >>> problem_summary(validate_updates(rows))[["severity", "kind", "rows"]].values.tolist()
+    [['invalid', 'unknown workflowStatus', 1], ['folded duplicate', 'duplicate row', 1]]
+    """
+    columns = ["severity", "kind", "rows", "example_rows"]
+    has = validated[PROBLEM].astype(str) != ""
+    if not has.any():
+        return pd.DataFrame(columns=columns).astype({"rows": "int64"})
+    parts = (
+        validated.loc[has, [PROBLEM, SOURCE_ROW]]
+        .assign(part=lambda f: f[PROBLEM].astype(str).str.split(r"; (?!did you mean)", regex=True))
+        .explode("part")
+    )
+    kinds = [_problem_kind(str(t)) for t in parts["part"].tolist()]
+    parts = parts.assign(severity=[k[0] for k in kinds], kind=[k[1] for k in kinds])
+    parts = parts.drop_duplicates(["severity", "kind", SOURCE_ROW])
+    grouped = parts.groupby(["severity", "kind"], sort=False)[SOURCE_ROW]
+    table = grouped.agg(
+        rows="size", example_rows=lambda r: ", ".join(str(int(v)) for v in r.head(5))
+    ).reset_index()
+    rank = {_INVALID: 0, _DUPLICATE: 1, _WARNING: 2}
+    table["_rank"] = table["severity"].map(rank)
+    table = table.sort_values(["_rank", "rows"], ascending=[True, False], kind="stable")
+    return table[columns].reset_index(drop=True)
+
+
+def _problem_kind(text: str) -> tuple[str, str]:
+    """(severity, kind) of one problem text."""
+    if text.startswith("duplicate of row"):
+        return _DUPLICATE, "duplicate row"
+    if "stored as a number in Excel" in text:
+        return _WARNING, f"{text.split(' ', 1)[0]} stored as a number (leading zeros lost?)"
     if "is not a workflow status" in text:
-        return "unknown workflowStatus"
+        return _INVALID, "unknown workflowStatus"
     if text.startswith("conflicting statuses"):
-        return "conflicting statuses"
+        return _INVALID, "conflicting statuses"
     if "scientific notation" in text:
-        return f"{text.split(' ', 1)[0]} in scientific notation"
+        return _INVALID, f"{text.split(' ', 1)[0]} in scientific notation"
     if "characters (no Spectrum id is)" in text:
-        return f"{text.split(' ', 1)[0]} too long"
-    return text
+        return _INVALID, f"{text.split(' ', 1)[0]} too long"
+    return _INVALID, text
+
+
+def ignored_rows(validated: pd.DataFrame) -> list[tuple[int, str]]:
+    """The footer rows :func:`validate_updates` left out: ``(source_row, what it said)``.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "rows: 1"],
+    ...     "recipeSetReadableId": ["A", ""], "workflowStatus": ["completed", ""]})
+    >>> ignored_rows(validate_updates(rows))
+    [(3, 'rows: 1')]
+    """
+    return list(validated.attrs.get(IGNORED_ROWS, ()))
+
+
+def status_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
+    """The suggested status for each unknown spelling of a validated frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``spelling``, ``suggestion`` (the API status; ``""`` when nothing is close) and
+        ``rows`` (how many rows spell it so), most rows first.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
+    ...     "recipeSetReadableId": ["A", "B"], "workflowStatus": ["complet", "zzz"]})
+    >>> status_suggestions(validate_updates(rows)).values.tolist()
+    [['complet', 'completed', 1], ['zzz', '', 1]]
+    """
+    team = _checked(aliases)
+    statuses = validated[STATUS].astype(str)
+    unknown = (statuses != "") & statuses.map(lambda t: normalise_status(t, team) is None)
+    counts = statuses[unknown].value_counts(sort=True)
+    hints = [suggest_status(str(t), team) for t in counts.index]
+    return pd.DataFrame(
+        {
+            "spelling": [str(t) for t in counts.index],
+            "suggestion": [h.value if h is not None else "" for h in hints],
+            "rows": counts.to_numpy(dtype=np.int64),
+        }
+    )
+
+
+def apply_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.DataFrame:
+    """Take every suggested status, keep the sheet's spelling, and validate again.
+
+    Each unknown status that has a suggestion (``complet`` -> ``completed``, ``shipped``
+    -> ``delivered``) is replaced by it; the sheet's own spelling goes to the
+    :data:`ORIGINAL_STATUS` column (``""`` on rows that were not changed), which reports
+    and the journal keep. Rows without a suggestion stay invalid.
+
+    Parameters
+    ----------
+    validated
+        A frame :func:`validate_updates` returned.
+    aliases
+        The same team aliases it was validated with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Validated again (see :func:`validate_updates`).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1"], "recipeSetReadableId": ["A"],
+    ...     "workflowStatus": ["shipped"]})
+    >>> fixed = apply_suggestions(validate_updates(rows))
+    >>> fixed[["workflowStatus", "original_status", "valid"]].values.tolist()
+    [['delivered', 'shipped', True]]
+    """
+    table = status_suggestions(validated, aliases=aliases)
+    table = table.loc[table["suggestion"] != ""]
+    rows = validated.drop(columns=[VALID, PROBLEM])
+    statuses = rows[STATUS].astype(str)
+    mapping = dict(zip(table["spelling"], table["suggestion"], strict=True))
+    changed = statuses.isin(list(mapping))
+    original = (
+        rows[ORIGINAL_STATUS].astype(str)
+        if ORIGINAL_STATUS in rows.columns
+        else pd.Series("", index=rows.index)
+    )
+    rows[ORIGINAL_STATUS] = text_series(
+        pa.array(original.where(~changed, statuses).tolist(), pa.large_string()), rows.index
+    )
+    rows[STATUS] = text_series(
+        pa.array(statuses.map(lambda t: mapping.get(t, t)).tolist(), pa.large_string()),
+        rows.index,
+    )
+    again = validate_updates(rows, aliases=aliases)
+    again.attrs[IGNORED_ROWS] = validated.attrs.get(IGNORED_ROWS, ())
+    return again
+
+
+def _checked(aliases: Aliases | None) -> StatusAliases:
+    if not aliases:
+        return {}
+    try:
+        return status_aliases(aliases)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _number_cells(out: pd.DataFrame, col: str) -> np.ndarray:
+    """Rows whose ``col`` cell the workbook stored as a number (see ``read_updates``)."""
+    marked = out.attrs.get(NUMBER_CELLS, {}).get(col)
+    if not isinstance(marked, SheetRows) or not len(marked):
+        return np.zeros(len(out), dtype=bool)
+    return np.isin(out[SOURCE_ROW].to_numpy(), marked.rows)
+
+
+def _footer_rows(
+    out: pd.DataFrame,
+    keys: Mapping[str, pa.Array],
+    blank: Mapping[str, np.ndarray],
+    fully_blank: np.ndarray,
+    extras: list[str],
+) -> tuple[np.ndarray, tuple[tuple[int, str], ...]]:
+    """The trailing rows that are a footer (a total, a count), and what each said."""
+    footer = np.zeros(len(out), dtype=bool)
+    found: list[tuple[int, str]] = []
+    complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
+    seen = 0
+    for i in range(len(out) - 1, -1, -1):
+        if fully_blank[i]:
+            continue
+        if complete[i] or seen >= _FOOTER_SCAN:
+            break
+        seen += 1
+        key_cells = [str(keys[c][i].as_py()) for c in (PO, LINE_ID, STATUS)]
+        extra_cells = [str(v) for v in out.iloc[i][extras].tolist() if _is_value(v)]
+        cells = [c.strip() for c in [*key_cells, *extra_cells] if c.strip()]
+        said = [c for c in key_cells if c]
+        looks = any(_FOOTER.match(c) for c in cells) or (
+            not key_cells[2] and bool(said) and all(_COUNT.match(c) for c in said)
+        )
+        if not looks:
+            break
+        footer[i] = True
+        found.append((int(out[SOURCE_ROW].to_numpy()[i]), " | ".join(cells)))
+    return footer, tuple(reversed(found))
 
 
 def _is_value(v: object) -> bool:
@@ -314,8 +569,8 @@ def _group_codes(*columns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarra
     return codes if codes is not None else np.zeros(0, dtype=np.int64)
 
 
-def _status_hint(spelling: str) -> str:
-    hint = suggest_status(spelling)
+def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
+    hint = suggest_status(spelling, aliases)
     text = f"workflowStatus {spelling!r} is not a workflow status"
     return f"{text}; did you mean {hint.value!r}?" if hint else text
 

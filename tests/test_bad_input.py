@@ -124,7 +124,11 @@ BAD_FILES = [
     Bad("old-format.xls", lambda t: OLE_MAGIC + os.urandom(2048), "password-protected|old .xls"),
     Bad("bomb.xlsx", lambda t: zip_bomb(2500), r"expand to 2,500 MB"),
     Bad("lying-bomb.xlsx", lambda t: zip_bomb(300, declared_mb=1), "cannot be read|expand"),
-    Bad("hidden-sheet-only.xlsx", _hidden_only, "sheet 'Notes': no column for purchaseOrderNumber"),
+    Bad(
+        "hidden-sheet-only.xlsx",
+        _hidden_only,
+        "sheet 'Notes', row 1: no column for purchaseOrderNumber",
+    ),
     Bad("wrong-sheet.xlsx", _real_xlsx, "no sheet 'Nope'.*'Updates'", sheet="Nope"),
     Bad("sheet-for-a-csv.csv", lambda t: _csv(f"{HEADER}\nP1,A,completed,\n"), "CSV", sheet="X"),
     Bad(

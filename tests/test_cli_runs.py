@@ -153,7 +153,7 @@ def test_resume_command_completes_the_run_and_writes_results(
     output = tmp_path / "results.xlsx"
 
     code = main(
-        ["resume", "--base-url", sandbox.base_url, "--runs-dir", str(runs), "-o", str(output)]
+        ["resume", "--base-url", sandbox.base_url, "--runs-dir", str(runs), "-o", str(output), "-y"]
     )
 
     out = capsys.readouterr().out
@@ -182,7 +182,7 @@ def test_resume_on_another_environment_exits_2_with_one_line(
     other = make_sandbox(token=sandbox.token)
     capsys.readouterr()
 
-    code = main(["resume", "1", "--base-url", other.base_url, "--runs-dir", str(runs)])
+    code = main(["resume", "1", "--base-url", other.base_url, "--runs-dir", str(runs), "--yes"])
 
     assert code == 2
     line = _one_line(capsys.readouterr().err)
@@ -276,7 +276,7 @@ def test_ctrl_c_during_resume_exits_130_and_the_run_can_be_resumed_again(
     sb.settings.latency_s = 0.0
     _stopped_run(sb, runs, pos, after=1)
     sb.settings.latency_s = 0.2
-    args = [str(SCRIPT), "resume", "--base-url", sb.base_url, "--runs-dir", str(runs)]
+    args = [str(SCRIPT), "resume", "--base-url", sb.base_url, "--runs-dir", str(runs), "--yes"]
     args += ["--max-per-minute", str(FAST), "--workers", "1"]
     env = {**os.environ, "SPECTRUM_API_TOKEN": sb.token}
     proc = subprocess.Popen(
@@ -300,7 +300,7 @@ def test_ctrl_c_during_resume_exits_130_and_the_run_can_be_resumed_again(
     assert 0 < table.at[0, "pending"] < 29
 
     sb.settings.latency_s = 0.0
-    assert main(["resume", "--base-url", sb.base_url, "--runs-dir", str(runs)]) == 0
+    assert main(["resume", "--base-url", sb.base_url, "--runs-dir", str(runs), "--yes"]) == 0
     with Journal(runs) as journal:
         record = journal.load_run(1)
     assert set(record.results["outcome"]) == {"updated"}

@@ -455,7 +455,7 @@ def test_output_xlsx_has_orders_and_lines_with_text_ids_and_no_formulas(
     out, err = capsys.readouterr()
     assert code == 1
     book = openpyxl.load_workbook(out_file)
-    assert book.sheetnames == ["Orders", "Lines"]
+    assert book.sheetnames == ["Summary", "Orders", "Lines", "Invalid rows"]  # as `report`
     for ws in book.worksheets:
         for row in ws.iter_rows():
             for cell in row:
@@ -682,7 +682,7 @@ def test_demo_runs_end_to_end_and_writes_a_results_workbook(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr
     assert "Outcomes:" in proc.stdout
     book = openpyxl.load_workbook(out_dir / "results.xlsx")
-    assert book.sheetnames[:2] == ["Orders", "Lines"]
+    assert book.sheetnames[:3] == ["Summary", "Orders", "Lines"]
     orders = pd.read_excel(
         out_dir / "results.xlsx", sheet_name="Orders", dtype=str, engine="calamine"
     )

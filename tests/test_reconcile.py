@@ -322,7 +322,7 @@ def test_a_deeply_nested_answer_is_an_error_and_reading_goes_on(make_raw_server:
         return http_response(200, nested if request.path.endswith("/P1") else good)
 
     sheet = pd.DataFrame(
-        {"PO": ["P1", "P2", "P2"], "Line ID": ["A", "B", "C"], "Status": ["approved"] * 3}
+        {"PO": ["P1", "P2", "P2"], "Recipe Set": ["A", "B", "C"], "Status": ["approved"] * 3}
     )
     frame = reconcile(
         sheet,

@@ -9,6 +9,7 @@ from pathlib import Path
 from spectrum_tools.cli.common import (
     EXIT_OK,
     Subparsers,
+    check_port,
     out,
 )
 from spectrum_tools.environments import environments_file, load_environments
@@ -44,6 +45,7 @@ def _app(args: argparse.Namespace) -> int:
         notebook = notebooks_dir() / "bulk_update.ipynb"
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
+    check_port(args.port, "app")
     path, required = environments_file(args.environments, os.environ)
     load_environments(path, missing_ok=not required)  # a bad file fails here, in one line
     # The notebook's kernel runs in notebooks/ and reads these (it is an edge too).
@@ -64,5 +66,8 @@ def _app(args: argparse.Namespace) -> int:
         Voila.launch_instance(argv=argv)
     except SystemExit as exc:  # Voila exits 1 when the port is taken
         if exc.code:
-            raise ConfigError(f"Voila could not serve on 127.0.0.1:{args.port} (in use?)") from None
+            raise ConfigError(
+                f"Voila could not serve on 127.0.0.1:{args.port} (port in use? pick another "
+                "with --port)"
+            ) from None
     return EXIT_OK

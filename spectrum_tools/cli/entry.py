@@ -47,8 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see the module docstring)."""
     try:
         args = _parser().parse_args(argv)
-        if args.command in _WRITES_TABLE and getattr(args, "output", None) is not None:
-            check_output(args.output)  # before anything is sent, not after
+        if args.command in _WRITES_TABLE:
+            for option in ("output", "errors", "successes"):  # before anything is sent
+                if getattr(args, option, None) is not None:
+                    check_output(getattr(args, option), option)
         code: int = args.func(args)
         return code
     except UsageError as exc:

@@ -13,6 +13,7 @@ from spectrum_tools.cli.common import (
     EXIT_OK,
     Subparsers,
     add_environment_args,
+    check_output,
     client_for,
     err,
     out,
@@ -21,6 +22,7 @@ from spectrum_tools.client import check_base_url
 from spectrum_tools.errors import (
     ConfigError,
 )
+from spectrum_tools.handoff import write_error_file, write_success_file
 from spectrum_tools.reconcile import (
     State,
     reconcile,
@@ -42,8 +44,16 @@ def register(sub: Subparsers) -> None:
     p.add_argument(
         "--output",
         "-o",
-        required=True,
         help="FILE.xlsx (Summary, Orders, Lines, Invalid rows); FOLDER/ or FILE.csv for CSVs",
+    )
+    p.add_argument(
+        "--errors",
+        type=Path,
+        metavar="FILE",
+        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
+    )
+    p.add_argument(
+        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
     )
     p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
     p.set_defaults(func=_report)
@@ -72,7 +82,23 @@ def register(sub: Subparsers) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.output is None and args.errors is None and args.successes is None:
+        raise ConfigError("report: give --output, --errors or --successes (or several)")
+    for option in ("errors", "successes"):
+        if getattr(args, option) is not None:
+            check_output(getattr(args, option), option)
+    if args.output is not None:
+        _report_files(args)
+    if args.errors is not None:
+        written = write_error_file(args.run, args.errors, runs_dir=args.runs_dir)
+        out(f"Rows that did not go through written to {written} (fix them and send it again)")
+    if args.successes is not None:
+        written = write_success_file(args.run, args.successes, runs_dir=args.runs_dir)
+        out(f"Rows that went through written to {written}")
+    return EXIT_OK
 
+
+def _report_files(args: argparse.Namespace) -> None:
     text: str = args.output
     target = Path(text)
     suffix = target.suffix.lower()
@@ -87,7 +113,6 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"{text}: write the report to FILE.xlsx, FILE.csv or a FOLDER/")
     for path in written:
         out(f"Report written to {path}")
-    return EXIT_OK
 
 
 def _reconcile(args: argparse.Namespace) -> int:

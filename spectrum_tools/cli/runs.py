@@ -15,6 +15,7 @@ from spectrum_tools.cli.common import (
     add_environment_args,
     client_for,
     confirm,
+    confirm_send,
     exit_code,
     out,
     print_outcomes,
@@ -55,6 +56,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
     p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
     p.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_resume)
 
     p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
@@ -98,6 +100,9 @@ def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     if args.run is None:  # say which run was picked, and how old it is, before sending
         out(f"Picked the latest unfinished run on {environment}: {picked_run(record)}")
     out(f"Resuming run {run_id}: {pending:,} orders pending or in flight, to {client.host}")
+    if not args.yes and pending:  # as send and retry: host, orders, requests, ETA, then ask
+        options = run_options(record, max_per_minute=args.max_per_minute, workers=args.workers)
+        confirm_send(client.host, pending, options, orders=pending)
     return _journaled(
         lambda: resume_run(
             run_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from spectrum_tools.cli.common import (
     EXIT_OK,
     Subparsers,
     out,
+    port_in_use,
     print_plan_summary,
 )
 from spectrum_tools.cli.preview import print_preview
@@ -41,7 +43,7 @@ __all__ = ["register"]
 def register(sub: Subparsers) -> None:
     """Add the subcommand(s) to the parser."""
     p = sub.add_parser("sandbox", help="run a local Spectrum-compatible server")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
     p.add_argument("--store", type=Path, help="SQLite file (default ./spectrum-sandbox.sqlite3)")
     p.add_argument("--seed", type=Path, help="CSV/XLSX of orders to load (default: samples)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
@@ -71,15 +73,20 @@ def _sandbox(args: argparse.Namespace) -> int:
             "Token: the value of SPECTRUM_API_TOKEN, or 'sandbox' when it is not set. Ctrl-C stops."
         )
 
-    serve(
-        port=args.port,
-        store_path=store,
-        seed_from=args.seed,
-        settings=settings,
-        token=token,
-        log_level="warning",
-        on_ready=ready,
-    )
+    try:
+        serve(
+            port=args.port,
+            store_path=store,
+            seed_from=args.seed,
+            settings=settings,
+            token=token,
+            log_level="warning",
+            on_ready=ready,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise port_in_use(args.port, "sandbox") from None
+        raise
     return EXIT_OK
 
 

@@ -7,24 +7,34 @@ shown); this module reads the arguments and prints.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from pathlib import Path
 
+import pandas as pd
+
 from spectrum_tools.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
     Subparsers,
     add_environment_args,
+    add_sheet_args,
+    checked_rows,
     client_for,
     confirm,
+    environment_for,
     exit_code,
+    out,
     print_outcomes,
     print_plan_summary,
     print_run,
-    read_rows,
+    write_handoff,
     write_results,
 )
 from spectrum_tools.cli.preview import print_preview
 from spectrum_tools.client import SpectrumClient
 from spectrum_tools.engine import SendOptions
+from spectrum_tools.environments import SANDBOX
 from spectrum_tools.errors import (
     RunStoppedError,
 )
@@ -37,7 +47,6 @@ from spectrum_tools.runs import (
     source_identity,
 )
 from spectrum_tools.schema import VALID
-from spectrum_tools.validation import validate_updates
 
 __all__ = ["register"]
 
@@ -47,7 +56,7 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser("send", help="send a sheet's status updates to Spectrum")
     p.add_argument("file")
     add_environment_args(p)
-    p.add_argument("--sheet")
+    add_sheet_args(p)
     p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
     p.add_argument(
         "--max-per-minute",
@@ -58,6 +67,15 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--workers", type=int, default=4, help="requests in flight (default 4)")
     p.add_argument(
         "--output", "-o", type=Path, help="write results (.xlsx: sheets Orders and Lines; or .csv)"
+    )
+    p.add_argument(
+        "--errors",
+        type=Path,
+        metavar="FILE",
+        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
+    )
+    p.add_argument(
+        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
     )
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument(
@@ -86,8 +104,23 @@ def register(sub: Subparsers) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
+    if args.dry_run and args.env != SANDBOX and not os.environ.get("SPECTRUM_API_TOKEN", ""):
+        return _plan_without_token(args)
     with client_for(args) as client:
         return _send_with(args, client)
+
+
+def _plan_without_token(args: argparse.Namespace) -> int:
+    """``--dry-run`` with no token: validate and plan; Spectrum's state needs a token."""
+    environment_for(args)  # a wrong --env or --base-url is still an error
+    _, validated = checked_rows(args)
+    plan = plan_updates(validated, send_partial_orders=args.send_partial_orders)
+    print_plan_summary(plan)
+    out(
+        "No API token, so Spectrum was not asked: its current statuses and the runs already "
+        "applied there are not checked. Set SPECTRUM_API_TOKEN to see them."
+    )
+    return EXIT_OK if bool(validated[VALID].all()) else EXIT_INCOMPLETE
 
 
 def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
@@ -96,8 +129,8 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
         workers=args.workers,
         retry_without_missing=args.retry_without_missing,
     )
-    rows = read_rows(args.file, args.sheet)
-    plan = plan_updates(validate_updates(rows), send_partial_orders=args.send_partial_orders)
+    rows, validated = checked_rows(args)
+    plan = plan_updates(validated, send_partial_orders=args.send_partial_orders)
     print_plan_summary(plan)
     name, digest = source_identity(args.file)
     recording = Recording(
@@ -114,7 +147,14 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     if not args.dry_run and preview.requests and not args.yes:
         confirm(client.host, preview.plan, options, warning=final_warning(preview))
     return run_and_report(
-        preview, plan, client, options, recording, dry_run=args.dry_run, output=args.output
+        preview,
+        plan,
+        client,
+        options,
+        recording,
+        dry_run=args.dry_run,
+        output=args.output,
+        handoff=(args.errors, args.successes, rows),
     )
 
 
@@ -135,10 +175,15 @@ def run_and_report(
     *,
     dry_run: bool,
     output: Path | None,
+    handoff: tuple[Path | None, Path | None, pd.DataFrame | None] = (None, None, None),
 ) -> int:
-    """Send ``what`` (the previewed plan, or a plan), print and write the outcome.
+    """Send ``what`` (the previewed plan, or a plan), print and write the outcome; the
+    exit code.
 
-    ``plan`` is the sheet's whole plan (for the per-line results)."""
+    ``plan`` is the sheet's whole plan (for the per-line results); ``handoff`` is (error
+    file, success file, the rows as read) for :func:`~spectrum_tools.cli.common.write_handoff`.
+    """
+    errors, successes, original = handoff
     runs_dir = Path(recording.runs_dir) if recording.runs_dir is not None else None
     changes = what.lines if isinstance(what, Preview) else None
     try:
@@ -148,11 +193,13 @@ def run_and_report(
     except RunStoppedError as exc:
         results = exc.results
         write_results(results, plan, output, changes=changes)
+        write_handoff(results, plan, errors=errors, successes=successes, original=original)
         print_run(results, client, runs_dir)
         raise
     print_run(results, client, runs_dir)
     print_outcomes(results)
     write_results(results, plan, output, changes=changes)
+    write_handoff(results, plan, errors=errors, successes=successes, original=original)
     # With --send-partial-orders an order can be updated while one of its rows never went.
     every_row = bool(plan.rows[VALID].all()) if len(plan.rows) else True
     return exit_code(results, every_row_valid=every_row)

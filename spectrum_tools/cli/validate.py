@@ -9,13 +9,13 @@ from spectrum_tools.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     Subparsers,
+    add_sheet_args,
+    checked_rows,
     out,
     print_plan_summary,
-    read_rows,
 )
 from spectrum_tools.planning import plan_updates
 from spectrum_tools.sheets import write_table
-from spectrum_tools.validation import validate_updates
 
 __all__ = ["register"]
 
@@ -24,14 +24,13 @@ def register(sub: Subparsers) -> None:
     """Add the subcommand(s) to the parser."""
     p = sub.add_parser("validate", help="check a sheet and show what would be sent")
     p.add_argument("file", help="an .xlsx or .csv of PO / line item / status rows")
-    p.add_argument("--sheet", help="workbook sheet (default: the first with the columns)")
+    add_sheet_args(p, environments=True)
     p.add_argument("--output", "-o", type=Path, help="write the per-row table (.csv or .xlsx)")
     p.set_defaults(func=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    rows = read_rows(args.file, args.sheet)
-    validated = validate_updates(rows)
+    _, validated = checked_rows(args)
     plan = plan_updates(validated)
     print_plan_summary(plan)
     if args.output:

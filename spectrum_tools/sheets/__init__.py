@@ -20,12 +20,17 @@ One concept per module:
 
 from spectrum_tools.cells import cell_text
 from spectrum_tools.sheets.columns import COLUMN_ALIASES, resolve_columns
+from spectrum_tools.sheets.frames import HEADER_ROW, HEADERS, NUMBER_CELLS, SheetRows
 from spectrum_tools.sheets.reading import Source, list_sheets, read_header, read_updates
 from spectrum_tools.sheets.workbook import check_workbook_archive
 from spectrum_tools.sheets.writing import write_table, write_workbook
 
 __all__ = [
     "COLUMN_ALIASES",
+    "HEADERS",
+    "HEADER_ROW",
+    "NUMBER_CELLS",
+    "SheetRows",
     "Source",
     "cell_text",
     "check_workbook_archive",

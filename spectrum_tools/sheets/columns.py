@@ -14,7 +14,15 @@ from typing import Final
 from spectrum_tools.errors import ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, STATUS
 
-__all__ = ["COLUMN_ALIASES", "HEADER_SCAN_ROWS", "column_letter", "find_header", "resolve_columns"]
+__all__ = [
+    "COLUMN_ALIASES",
+    "HEADER_SCAN_ROWS",
+    "NOT_RECIPE_SET",
+    "closest_header",
+    "column_letter",
+    "find_header",
+    "resolve_columns",
+]
 
 # Header spellings per API field, compared after dropping case, spaces and punctuation.
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -38,9 +46,8 @@ COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
         "Recipe Set",
         "Readable ID",
         "Recipe Set Readable ID",
-        "Line Item",
-        "Line Item ID",
-        "Line ID",
+        # Not "Line Item ID" (nor "Line Item", "Line ID"): in Spectrum that is the line
+        # item's integer ``id``, another number than the recipe set's readable id.
     ),
     STATUS: (
         "workflowStatus",
@@ -51,6 +58,10 @@ COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
         "New Workflow Status",
     ),
 }
+
+# Headers that look like the line-item id column but name Spectrum's integer line item
+# ``id``: never taken as recipeSetReadableId (a column override still can take one).
+NOT_RECIPE_SET: tuple[str, ...] = ("Line Item ID", "Line Item", "Line ID", "Line Item Id #")
 
 # How far down a sheet the header row may be (title rows above it are common).
 HEADER_SCAN_ROWS: Final = 20
@@ -63,6 +74,7 @@ def _squash(name: object) -> str:
 _ALIAS_INDEX: dict[str, str] = {
     _squash(alias): field for field, aliases in COLUMN_ALIASES.items() for alias in aliases
 }
+_NOT_IDS = frozenset(_squash(h) for h in NOT_RECIPE_SET)
 
 
 def resolve_columns(
@@ -117,7 +129,15 @@ def resolve_columns(
         if len(hits) == 1:
             found[field] = hits[0]
         elif not hits:
-            problems.append(f"no column for {field} (e.g. {', '.join(COLUMN_ALIASES[field][1:4])})")
+            text = f"no column for {field} (e.g. {', '.join(COLUMN_ALIASES[field][1:4])})"
+            lookalike = [str(h) for h, q in zip(headers, squashed, strict=True) if q in _NOT_IDS]
+            if field == LINE_ID and lookalike:
+                text += (
+                    f"; {lookalike[0]!r} is Spectrum's integer line item id, not the recipe "
+                    "set id (if it really holds recipe set ids, name it with --id-column / "
+                    "columns=)"
+                )
+            problems.append(text)
         else:
             names = ", ".join(repr(str(headers[i])) for i in hits)
             problems.append(f"{names} could each be {field}; pass columns={{{field!r}: ...}}")
@@ -131,7 +151,7 @@ def find_header(
 
     Examples
     --------
-    >>> find_header([["Report"], [], ["PO", "Line ID", "Status"]], None)[:2]
+    >>> find_header([["Report"], [], ["PO", "Recipe Set", "Status"]], None)[:2]
     (2, {'purchaseOrderNumber': 0, 'recipeSetReadableId': 1, 'workflowStatus': 2})
     """
     first_problems: list[str] | None = None
@@ -144,6 +164,32 @@ def find_header(
         if first_problems is None:
             first_problems = problems
     return None, {}, first_problems or ["no header row"]
+
+
+def closest_header(
+    rows: Sequence[Sequence[str]], columns: Mapping[str, str] | None
+) -> tuple[int | None, list[str]]:
+    """The row that looks most like the header, and what it lacks (for an error message).
+
+    The row with the most API fields found wins (then the one with the most cells), so
+    a title row above the real header is not the one an error names.
+
+    Examples
+    --------
+    >>> closest_header([["Order report"], ["PO #", "Item", "New Status"]], None)[0]
+    1
+    """
+    best: tuple[int, int, int] | None = None
+    best_problems: list[str] = ["no header row"]
+    for index, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        filled = sum(1 for c in row if str(c).strip())
+        if not filled:
+            continue
+        found, problems = resolve_columns(row, columns)
+        score = (len(found), filled, -index)
+        if best is None or score > best:
+            best, best_problems = score, problems
+    return (None if best is None else -best[2]), best_problems
 
 
 def column_letter(index: int) -> str:

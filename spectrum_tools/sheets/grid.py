@@ -6,8 +6,8 @@ rows is made from it (see ``frames``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -26,11 +26,15 @@ class Grid:
         The file's label for messages.
     sheet
         The workbook sheet name; ``""`` for a CSV.
+    numbers
+        Column index -> the 0-based rows whose cell the workbook stored as a number (not
+        as text): an id there may have lost its leading zeros. Empty for a CSV.
     """
 
     columns: Sequence[pa.Array | pa.ChunkedArray]
     file: str
     sheet: str
+    numbers: Mapping[int, Sequence[int]] = field(default_factory=dict)
 
     @property
     def height(self) -> int:

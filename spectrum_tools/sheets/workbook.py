@@ -117,14 +117,24 @@ def sheet_grid(sheet: Any, label: str) -> Grid:
     width = max((len(r) for r in raw), default=0)
     if any(len(r) != width for r in raw):
         raw = [[*r, *[""] * (width - len(r))] for r in raw]
-    return Grid([_text_column(column) for column in zip(*raw, strict=True)], label, sheet.name)
+    columns: list[pa.Array] = []
+    numbers: dict[int, list[int]] = {}
+    for index, cells in enumerate(zip(*raw, strict=True)):
+        column, numeric = _text_column(cells)
+        columns.append(column)
+        if numeric:
+            numbers[index] = numeric
+    return Grid(columns, label, sheet.name, numbers)
 
 
-def _text_column(cells: Sequence[object]) -> pa.Array:
+def _text_column(cells: Sequence[object]) -> tuple[pa.Array, list[int]]:
+    """The cells as Arrow text, and the rows whose cell is a number (int or float)."""
     try:  # a column of text cells converts in one C pass
-        return pa.array(cells, type=pa.large_string()).fill_null("")
+        return pa.array(cells, type=pa.large_string()).fill_null(""), []
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers, dates, booleans: their text
-        return pa.array([v if type(v) is str else cell_text(v) for v in cells], pa.large_string())
+        numeric = [i for i, v in enumerate(cells) if type(v) is int or type(v) is float]
+        text = pa.array([v if type(v) is str else cell_text(v) for v in cells], pa.large_string())
+        return text, numeric
 
 
 def _raw(sheet: Any, label: str, nrows: int | None) -> tuple[list[list[Any]], list[Any]]:
