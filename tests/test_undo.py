@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from spectrum_tools.journal import Journal
 from spectrum_tools.runs import send_updates, undo_run
 from spectrum_tools.sandbox import SandboxServer
@@ -179,3 +181,26 @@ def test_resume_force_overwrites_a_change_made_since(
         int(first.attrs["run_id"]), client_for(sandbox), runs_dir=runs, progress=False, force=True
     )
     assert store_statuses(sandbox)[(po, rid)] == NEW
+
+
+def test_cli_undo_shows_what_it_restores_then_restores_it(
+    sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spectrum_tools.cli import main
+
+    runs = tmp_path / "runs"
+    before = store_statuses(sandbox)
+    pos = order_numbers(sandbox, 3)
+    run = _send(sandbox, runs, pos)
+    common = ["--base-url", sandbox.base_url, "--runs-dir", str(runs)]
+    env = {"SPECTRUM_API_TOKEN": sandbox.token}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert main(["undo", str(run), *common, "--dry-run"]) == 0
+        assert store_statuses(sandbox) != before  # a dry run restores nothing
+        shown = capsys.readouterr().out
+        assert "Orders to restore: 3" in shown
+        assert main(["undo", str(run), *common, "--yes", "-o", str(tmp_path / "u.xlsx")]) == 0
+    assert store_statuses(sandbox) == before
+    assert (tmp_path / "u.xlsx").is_file()

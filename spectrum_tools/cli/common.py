@@ -431,6 +431,6 @@ def exit_code(results: pd.DataFrame, *, every_row_valid: bool = True) -> int:
     if results.attrs.get("stop_reason") is StopReason.INTERRUPTED:
         err("interrupted: in-flight requests finished; unsent orders are pending")
         return EXIT_INTERRUPTED
-    good = {Outcome.UPDATED.value, Outcome.SKIPPED.value, Outcome.DRY_RUN.value}
+    good = {o.value for o in (Outcome.UPDATED, Outcome.UNCHANGED, Outcome.SKIPPED, Outcome.DRY_RUN)}
     all_good = bool(results[OUTCOME].isin(good).all()) and every_row_valid
     return EXIT_OK if all_good else EXIT_INCOMPLETE

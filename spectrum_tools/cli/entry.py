@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from spectrum_tools.cli import app, report, runs, sandbox, send, validate
+from spectrum_tools.cli import app, report, runs, sandbox, send, undo, validate
 from spectrum_tools.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -28,7 +28,7 @@ from spectrum_tools.errors import RunStoppedError, SpectrumError
 
 __all__ = ["main"]
 
-_WRITES_TABLE = frozenset({"validate", "send", "resume", "retry"})
+_WRITES_TABLE = frozenset({"validate", "send", "resume", "retry", "undo"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    for command in (validate, send, sandbox, report, runs, app):
+    for command in (validate, send, sandbox, report, runs, undo, app):
         command.register(sub)
     return parser
 
