@@ -114,3 +114,23 @@ def test_a_refused_token_stops_the_read_before_any_get(sandbox: SandboxServer) -
     with pytest.raises(RunStoppedError, match="refused the first reads"):
         read_current(rows, client_for(sandbox, token="wrong-token"), progress=False)
     assert _endpoints(sandbox) == ["orders-search"]
+
+
+def test_a_po_that_lost_its_leading_zeros_gets_a_did_you_mean(
+    make_sandbox: MakeSandbox,
+) -> None:
+    orders = pd.DataFrame(
+        {
+            "purchaseOrderNumber": ["00012345", "00012345"],
+            "recipeSetId": ["00777777", "ABCD1234"],
+            "workflowStatus": ["on-hold", "on-hold"],
+        }
+    )
+    sb = make_sandbox(seed_from=orders)
+    po = "00012345"
+    sb.store.stage_order(po, {})  # modified just now: inside the newest search window
+    rows = pd.DataFrame({PO: ["12345", po], LINE_ID: ["ABCD1234", "777777"]})
+    current = read_current(rows, client_for(sb), options=FAST_READS, progress=False)
+    assert current["seen"].tolist() == ["no_order", "no_line"]
+    assert current["read_note"].iat[0].endswith("did you mean 00012345?")
+    assert current["read_note"].iat[1].endswith("did you mean 00777777?")

@@ -29,6 +29,7 @@ __all__ = [
     "answer_order_number",
     "parse_order",
     "search_windows",
+    "unpadded",
 ]
 
 MAX_WINDOW: Final = timedelta(days=31)
@@ -61,6 +62,9 @@ class OrderState:
         How it was read: ``"search"`` (a bulk search window) or ``"order"`` (one GET).
     read_at
         When the answer came (ISO 8601, UTC).
+    hint
+        For an order not found: an order Spectrum does have that differs only in leading
+        zeros ("did you mean 00012345?"), when a search saw one.
     """
 
     purchase_order: str
@@ -70,6 +74,7 @@ class OrderState:
     found: bool = True
     via: str = ""
     read_at: str = ""
+    hint: str = ""
 
     @property
     def shows_statuses(self) -> bool:
@@ -179,3 +184,14 @@ def search_windows(
         windows.append((lower, upper))
         upper = lower
     return windows
+
+
+def unpadded(identifier: str) -> str:
+    """An id without its leading zeros: how Excel turns ``00012345`` into ``12345``.
+
+    Examples
+    --------
+    >>> unpadded("00012345"), unpadded("000")
+    ('12345', '0')
+    """
+    return identifier.lstrip("0") or "0"

@@ -25,7 +25,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from spectrum_tools.readback.answers import OrderState
+from spectrum_tools.readback.answers import OrderState, unpadded
 from spectrum_tools.schema import DETAILS, LINE_ID, MISSING_IDS, PO, STATUS
 from spectrum_tools.statuses import WorkflowStatus, normalise_status
 
@@ -137,12 +137,20 @@ def _seen(line_id: str, state: OrderState | None) -> tuple[str, str, str, str, s
     when, via = state.read_at, state.via
     if not state.found:
         text = f"Spectrum does not know order {state.purchase_order} (HTTP 404)"
+        text += f"; {state.hint}" if state.hint else ""
         return "", Seen.NO_ORDER.value, when, via, text
     if state.error:
         return "", Seen.UNREAD.value, when, via, state.error
     if line_id not in state.statuses:
         near = next((i for i in state.statuses if i.casefold() == line_id.casefold()), None)
-        hint = f"; Spectrum has {near!r} (different case)" if near else ""
+        twin = next((i for i in state.statuses if unpadded(i) == unpadded(line_id)), None)
+        hint = (
+            f"; Spectrum has {near!r} (different case)"
+            if near
+            else f"; did you mean {twin}?"
+            if twin
+            else ""
+        )
         return "", Seen.NO_LINE.value, when, via, f"the order has no line item {line_id}{hint}"
     have = state.statuses[line_id]
     note = state.notes.get(line_id, "")

@@ -50,6 +50,7 @@ from spectrum_tools.readback.answers import (
     answer_order_number,
     parse_order,
     search_windows,
+    unpadded,
 )
 from spectrum_tools.readback.changes import current_frame
 from spectrum_tools.results import RunStop
@@ -154,12 +155,15 @@ def read_orders(
     opts = options or SendOptions()
     stop = stop if stop is not None else threading.Event()
     found: dict[str, OrderState] = {}
+    lookalikes: dict[str, str] = {}
     searches = slowdowns = speedups = 0
     notes: list[str] = []
     stopped: RunStop | None = None
     if search and wanted:
         search_run: PacedRun[None] = PacedRun(client, opts, READ_RUN, stop=stop)
-        found, note = _search(search_run, set(wanted), look_back, window, clock, progress)
+        found, note, lookalikes = _search(
+            search_run, set(wanted), look_back, window, clock, progress
+        )
         searches, stopped = search_run.requests, search_run.stopped
         slowdowns, speedups = search_run.pacer.slowdowns, search_run.pacer.speedups
         if note:
@@ -173,6 +177,9 @@ def read_orders(
         slowdowns += get_run.pacer.slowdowns
         speedups += get_run.pacer.speedups
     states = {po: found.get(po, OrderState(po, error=_NOT_READ)) for po in wanted}
+    for po, other in lookalikes.items():  # "did you mean 00012345?" for a lost zero
+        if not states[po].found:
+            states[po] = replace(states[po], hint=f"did you mean {other}?")
     shown = _statuses_shown(states.values())
     if shown is False:
         notes.append(_NO_STATUSES)
@@ -245,9 +252,16 @@ def _search(
     window: timedelta,
     clock: Callable[[], datetime],
     progress: bool,
-) -> tuple[dict[str, OrderState], str]:
-    """Search window after window, newest first, until every order is seen."""
+) -> tuple[dict[str, OrderState], str, dict[str, str]]:
+    """Search window after window, newest first, until every order is seen.
+
+    Also returns wanted order -> an order Spectrum has that differs only in leading zeros.
+    """
     found: dict[str, OrderState] = {}
+    lookalikes: dict[str, str] = {}
+    by_digits: dict[str, list[str]] = {}
+    for po in wanted:
+        by_digits.setdefault(unpadded(po), []).append(po)
     # The newest window ends a little in the future: an order changed a moment ago, or on
     # a server whose clock runs ahead of ours, is still inside it.
     windows = search_windows(clock() + _CLOCK_MARGIN, look_back + _CLOCK_MARGIN, window)
@@ -279,16 +293,21 @@ def _search(
                 break
             read_at = _iso(clock())
             for order in answer:
-                po = answer_order_number(order)
-                if po in wanted and po not in found:
-                    state = parse_order(po, order)
-                    found[po] = replace(state, via="search", read_at=read_at)
+                number = answer_order_number(order)
+                if number is None:
+                    continue
+                if number in wanted and number not in found:
+                    state = parse_order(number, order)
+                    found[number] = replace(state, via="search", read_at=read_at)
+                for twin in by_digits.get(unpadded(number), ()):
+                    if twin != number:
+                        lookalikes.setdefault(twin, number)
             if bar is not None:
                 bar.advance()
     finally:
         if bar is not None:
             bar.close()
-    return found, note
+    return found, note, lookalikes
 
 
 # --------------------------------------------------------------------------- one by one
