@@ -194,7 +194,7 @@ def reconcile_with_runs(
     source: Source,
     *,
     runs_dir: str | Path | None = None,
-    host: str | None = None,
+    environment: str | None = None,
     sheet: str | None = None,
 ) -> pd.DataFrame:
     """Compare a sheet with what past runs applied, from the journal alone (no API calls).
@@ -205,9 +205,10 @@ def reconcile_with_runs(
         The sheet, as for :func:`reconcile`.
     runs_dir
         The runs folder holding the journal (default ``./spectrum-runs``).
-    host
-        The environment host (``client.host``, e.g. ``spectrum.example.com``) whose runs
-        count. ``None``: the one host the journal has runs to.
+    environment
+        The environment key (``client.environment_key``, e.g.
+        ``https://spectrum.example.com``) whose runs count. ``None``: the one environment
+        the journal has runs to.
 
     Returns
     -------
@@ -215,28 +216,28 @@ def reconcile_with_runs(
         The columns of :func:`reconcile`; ``spectrum_status`` is the status the most
         recent successful run applied to the line item, and ``details`` names that run.
         A line item no run applied is ``unknown`` (the journal cannot say what Spectrum
-        holds). ``attrs`` holds ``host`` and ``requests`` (always 0).
+        holds). ``attrs`` holds ``environment`` and ``requests`` (always 0).
 
     Raises
     ------
     JournalError
         There is no journal in ``runs_dir``.
     ConfigError
-        ``host`` is None and the journal has runs to several environments.
+        ``environment`` is None and the journal has runs to several environments.
     """
     rows = _validated(source, sheet)
     with Journal.existing(runs_dir) as journal:  # never creates a runs folder
-        if host is None:
-            hosts = sorted({str(h) for h in journal.runs()["host"].dropna()})
+        if environment is None:
+            hosts = sorted({str(h) for h in journal.runs()["environment"].dropna()})
             if len(hosts) > 1:
                 raise ConfigError(
                     f"the journal {journal.path} has runs to {len(hosts)} environments "
-                    f"({', '.join(hosts)}); say which one with host= / --base-url"
+                    f"({', '.join(hosts)}); say which one with environment= / --base-url"
                 )
-            host = hosts[0] if hosts else None
-        applied = journal.applied(host) if host is not None else _nothing_applied()
+            environment = hosts[0] if hosts else None
+        applied = journal.applied(environment) if environment is not None else _nothing_applied()
     frame = compare_with_applied(rows, applied)
-    frame.attrs.update(host=host, requests=0, stopped=None)
+    frame.attrs.update(environment=environment, requests=0, stopped=None)
     return frame
 
 

@@ -369,10 +369,6 @@ def test_the_sandbox_client_is_keyed_sandbox_whatever_its_port(tmp_path: Path) -
         SpectrumClient("http://127.0.0.1:9", token="t", environment=" ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runs are matched by client.host until issue 11 matches them by environment_key",
-)
 def test_runs_against_the_sandbox_skip_and_resume_across_ports(tmp_path: Path) -> None:
     sandbox_env = load_environments(None)["sandbox"]
     store, runs = tmp_path / "sandbox.sqlite3", tmp_path / "runs"

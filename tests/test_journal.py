@@ -265,7 +265,7 @@ def test_a_later_failed_attempt_makes_the_status_unknown_so_nothing_is_skipped(
     assert failed["outcome"].tolist() == ["failed"]
 
     with Journal(runs) as journal:
-        assert po not in set(journal.applied(client_for(sb).host)["purchaseOrderNumber"])
+        assert po not in set(journal.applied(client_for(sb).environment_key)["purchaseOrderNumber"])
     sb.settings.fail_first.clear()
     sb.clear_requests()
     again = send(sheet(sb, [po], NEW), sb, runs)
@@ -284,7 +284,7 @@ def test_a_partial_order_counts_as_applied_except_its_missing_ids(
     assert first["outcome"].tolist() == ["partial"]
 
     with Journal(runs) as journal:
-        applied = journal.applied(f"127.0.0.1:{sandbox.port}")
+        applied = journal.applied(client_for(sandbox).environment_key)
     assert set(applied["recipeSetReadableId"]) == set(rows["recipeSetReadableId"]) - {"NOSUCH01"}
     assert set(applied["run_id"]) == {1}
     # The missing id was never applied, so the same sheet is sent again, not skipped.

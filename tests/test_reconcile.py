@@ -346,7 +346,7 @@ def test_reconcile_with_runs_uses_the_journal_only(spectrum: SandboxServer, tmp_
     spectrum.clear_requests()
     frame = reconcile_with_runs(SHEET, runs_dir=tmp_path / "runs")
     assert spectrum.requests() == []  # no API call
-    assert frame.attrs["host"] == _client(spectrum).host
+    assert frame.attrs["environment"] == _client(spectrum).environment_key
     assert list(frame.columns) == list(RECONCILE_COLUMNS)
     assert _states(frame) == {
         "00123456": "differs",  # run 2 applied "approved" after run 1's "completed"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from spectrum_tools.cli.common import (
     EXIT_INCOMPLETE,
@@ -18,7 +17,6 @@ from spectrum_tools.cli.common import (
     err,
     out,
 )
-from spectrum_tools.client import check_base_url
 from spectrum_tools.errors import (
     ConfigError,
 )
@@ -33,6 +31,7 @@ from spectrum_tools.reconcile import (
 from spectrum_tools.report import export_csv, write_report
 from spectrum_tools.schema import StopReason
 from spectrum_tools.sheets import write_table
+from spectrum_tools.urls import environment_key
 
 __all__ = ["register"]
 
@@ -122,9 +121,12 @@ def _reconcile(args: argparse.Namespace) -> int:
         raise ConfigError(f"{output}: write the comparison to .xlsx or .csv")
     if args.from_runs:
         url = args.base_url or os.environ.get("SPECTRUM_BASE_URL")
-        host = urlsplit(check_base_url(url)).netloc if url else None
-        frame = reconcile_with_runs(args.file, runs_dir=args.runs_dir, host=host, sheet=args.sheet)
-        out(f"Compared with the runs journal (environment {frame.attrs.get('host') or 'none'})")
+        key = environment_key(url) if url else None
+        frame = reconcile_with_runs(
+            args.file, runs_dir=args.runs_dir, environment=key, sheet=args.sheet
+        )
+        shown = frame.attrs.get("environment") or "none"
+        out(f"Compared with the runs journal (environment {shown})")
     else:
         if args.runs_dir is not None:
             raise ConfigError("--runs-dir goes with --from-runs")

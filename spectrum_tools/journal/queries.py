@@ -154,10 +154,8 @@ def latest_unfinished(db: Database, environment: str | None = None) -> int | Non
 def applied(db: Database, environment: str) -> pd.DataFrame:
     """Line items that runs to ``environment`` are known to have set, with the run that did it.
 
-    ``environment`` is an environment key (``client.environment_key``, with its scheme):
-    runs match on it, so two environments behind one gateway never count for each other.
-    A bare host (no ``://``, as older callers pass ``client.host``) matches every run
-    to that host whatever its path: use a key.
+    ``environment`` is an environment key (``client.environment_key``): runs match on it
+    exactly, so two environments behind one gateway never count for each other.
 
     For each line item the latest run that sent it counts: an ``updated`` order (or a
     ``partial`` one, minus its missing ids) applied its statuses; a later attempt whose
@@ -170,15 +168,14 @@ def applied(db: Database, environment: str) -> pd.DataFrame:
     pandas.DataFrame
         ``purchaseOrderNumber, recipeSetReadableId, workflowStatus, run_id``.
     """
-    by_key = "://" in environment
     rows = db.read(
         "SELECT o.purchaseOrderNumber, l.recipeSetReadableId, l.workflowStatus, o.run_id,"
         " o.outcome, o.missing_ids || ',' || o.left_out, o.last_attempt"
         " FROM orders o JOIN runs r ON r.run_id = o.run_id"
         " JOIN lines l ON l.run_id = o.run_id AND l.seq = o.seq"
-        " WHERE (CASE WHEN ? THEN r.environment ELSE r.host END) = ? AND r.dry_run = 0"
+        " WHERE r.environment = ? AND r.dry_run = 0"
         " AND o.kind = 'request' AND o.attempts > 0 AND o.outcome != ?",
-        (int(by_key), environment, Outcome.NOT_FOUND.value),
+        (environment, Outcome.NOT_FOUND.value),
     )
     cols = [PO, LINE_ID, STATUS, RUN_ID, OUTCOME, "missing", "seq"]
     sent = pd.DataFrame(rows, columns=cols)

@@ -18,7 +18,7 @@ from spectrum_tools.client import SpectrumClient
 from spectrum_tools.engine import SendOptions, format_duration
 from spectrum_tools.errors import ConfigError, JournalError, RunStoppedError
 from spectrum_tools.journal import Journal, RunRecord
-from spectrum_tools.planning import Plan
+from spectrum_tools.planning import Plan, plan_updates
 from spectrum_tools.results import RunObserver
 from spectrum_tools.runs.recording import Recording
 from spectrum_tools.runs.reread import reread
@@ -321,11 +321,12 @@ def retry_failed(
 def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
     """The plan :func:`retry_failed` sends for a run: its ``failed`` (and ``not_found``) orders.
 
-    Before superseded line items are taken out (see :func:`retry_failed`).
+    Planned again from the run's own rows, so an order the run set aside without a
+    request (``not_found`` after its read-back) can be retried too. Before superseded
+    line items are taken out, and before the re-read (see :func:`retry_failed`).
 
     Examples
     --------
-    >>> from spectrum_tools.planning import plan_updates
     >>> plan = plan_updates(pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
     ...     "recipeSetReadableId": ["AAAA1111", "BBBB2222"], "workflowStatus": ["completed"] * 2}))
     >>> results = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2"],
@@ -335,8 +336,10 @@ def retry_plan(record: RunRecord, *, include_not_found: bool = False) -> Plan:
     ['P2']
     """
     wanted = [Outcome.FAILED.value] + ([Outcome.NOT_FOUND.value] if include_not_found else [])
-    orders = record.results.loc[record.results[OUTCOME].isin(wanted), PO].tolist()
-    return record.plan.only(orders)
+    orders = set(record.results.loc[record.results[OUTCOME].isin(wanted), PO])
+    rows = record.plan.rows
+    picked = rows.loc[rows[PO].isin(orders)].reset_index(drop=True)
+    return plan_updates(picked, send_partial_orders=record.plan.send_partial_orders)
 
 
 def usable_run(journal: Journal, run_id: int, client: SpectrumClient, verb: str) -> RunRecord:
