@@ -570,8 +570,7 @@ def create_app(
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> store = SandboxStore(pathlib.Path(tempfile.mkdtemp()) / "s.sqlite3")
+    >>> store = SandboxStore(getfixture("tmp_path") / "s.sqlite3")
     >>> app = create_app(store, SandboxSettings(), "secret")
     >>> sorted({m for r in app.routes for m in getattr(r, "methods", ())})
     ['DELETE', 'GET', 'HEAD', 'POST', 'PUT']

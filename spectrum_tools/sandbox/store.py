@@ -137,8 +137,7 @@ class SandboxStore:
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> tmp = pathlib.Path(tempfile.mkdtemp()) / "s.sqlite3"
+    >>> tmp = getfixture("tmp_path") / "s.sqlite3"
     >>> with SandboxStore(tmp) as store:
     ...     store.seed([{"purchaseOrderNumber": "PO-1", "recipeSetId": "ABCD1234",
     ...                  "workflowStatus": "not-started"}])
