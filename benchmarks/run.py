@@ -26,7 +26,7 @@ from benchmarks import data
 from benchmarks.pipeline import measure
 from benchmarks.report import PipelineRow, Results, charts, markdown, to_json
 
-FACES = ("command", "pipeline", "pacing", "latency")
+FACES = ("command", "pipeline", "pacing", "latency", "readback")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Sizes:
     latency_rounds: int
     latency_repeats: int
     naive_orders: int
+    readback_orders: int  # orders read back in bulk and one GET per order
+    reupload_orders: int  # orders of the re-upload sheet (half already applied)
+    readback_paced_per_min: float  # the scaled pace the projection is checked at
 
 
 FULL = Sizes(
@@ -59,6 +62,9 @@ FULL = Sizes(
     latency_rounds=30,
     latency_repeats=2,
     naive_orders=50,
+    readback_orders=20_000,
+    reupload_orders=2_000,
+    readback_paced_per_min=3_000.0,
 )
 SMOKE = Sizes(
     sheets=(("CSV 2k", "csv", 2_000), ("CSV 10k", "csv", 10_000), ("XLSX 2k", "xlsx", 2_000)),
@@ -70,6 +76,9 @@ SMOKE = Sizes(
     latency_rounds=2,
     latency_repeats=1,
     naive_orders=5,
+    readback_orders=400,
+    reupload_orders=60,
+    readback_paced_per_min=6_000.0,
 )
 
 
@@ -179,6 +188,29 @@ def run(out: Path, sizes: Sizes, faces: tuple[str, ...], smoke: bool, command: s
         )
         for r in res.latency:
             _say(f"  {r.workers} workers: {r.throughput:.1f}/s, {r.share_of_bound:.0%} of bound")
+    if "readback" in faces:
+        from benchmarks.readback import run_readback
+
+        _say(
+            f"readback: {sizes.readback_orders:,} orders read back; re-upload of "
+            f"{sizes.reupload_orders:,} orders, half applied ..."
+        )
+        res.readback = run_readback(
+            out,
+            orders=sizes.readback_orders,
+            reupload_orders=sizes.reupload_orders,
+            paced_per_min=sizes.readback_paced_per_min,
+        )
+        for r in res.readback.reads:
+            _say(
+                f"  {r.label}: {r.searches} searches + {r.gets} GETs, {r.wall_s:.1f} s; "
+                f"projected at 100/min {r.projected_s / 60:.1f} min"
+            )
+        for u in res.readback.reuploads:
+            _say(
+                f"  re-upload {u.label}: {u.read_requests} reads + {u.status_requests} status "
+                f"requests, {u.wall_s:.1f} s; projected at 100/min {u.projected_s / 60:.1f} min"
+            )
     res.environment["load_end"] = _load()
     return res
 

@@ -43,6 +43,9 @@ class SandboxProcess:
         CSV of orders (``purchaseOrderNumber, recipeSetId, workflowStatus``).
     latency_s, rate_limit, rate_window_s
         :class:`~spectrum_tools.sandbox.SandboxSettings` fields (``rate_limit=None``: off).
+    log_size
+        Requests the sandbox's log keeps (its default keeps the last 10,000; a benchmark
+        that counts more requests than that in one go needs a bigger log).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class SandboxProcess:
         latency_s: float = 0.0,
         rate_limit: int | None = None,
         rate_window_s: float = 60.0,
+        log_size: int | None = None,
     ) -> None:
         shm = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private (0700) folder in it
         self._tmp = Path(
@@ -71,6 +75,7 @@ class SandboxProcess:
             "off" if rate_limit is None else str(rate_limit),
             "--window",
             repr(rate_window_s),
+            *(["--log-size", str(log_size)] if log_size is not None else []),
         ]
         self._proc: subprocess.Popen[str] | None = None
         self.base_url = ""
@@ -138,6 +143,18 @@ class SandboxProcess:
             self.base_url + "/_sandbox/requests", headers={"SPECTRUM_API_TOKEN": TOKEN}, timeout=30
         ).raise_for_status()
 
+    def stage(self, po: str, statuses: dict[str, str]) -> None:
+        """Set line items of ``po`` directly in the store (as someone else would have): the
+        order's last modification becomes now. Not logged, not throttled."""
+        self._http.put(
+            f"{self.base_url}/_sandbox/orders/{po}",
+            json={
+                "lineItems": [{"recipeSetId": r, "workflowStatus": s} for r, s in statuses.items()]
+            },
+            headers={"SPECTRUM_API_TOKEN": TOKEN},
+            timeout=30,
+        ).raise_for_status()
+
     def settings(self, **changes: object) -> None:
         """Change fault switches of the running sandbox."""
         self._http.put(
@@ -161,6 +178,7 @@ def machine_cpu() -> tuple[float, float] | None:
 
 def _main() -> int:
     from spectrum_tools.sandbox import SandboxServer, SandboxSettings
+    from spectrum_tools.sandbox.app import RequestLog
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store", type=Path, required=True)
@@ -168,12 +186,19 @@ def _main() -> int:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rate-limit", default="off")
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--log-size", type=int, default=None)
     args = parser.parse_args()
     limit = None if args.rate_limit == "off" else int(args.rate_limit)
     settings = SandboxSettings(latency_s=args.latency, rate_limit=limit, rate_window_s=args.window)
     for leftover in args.store.parent.glob(args.store.name + "*"):
         leftover.unlink()
-    with SandboxServer(args.store, settings=settings, token=TOKEN, seed_from=args.seed) as server:
+    server = SandboxServer(args.store, settings=settings, token=TOKEN, seed_from=args.seed)
+    if args.log_size is not None:
+        # SandboxServer offers no size for its request log; it hands ``_log`` to the app
+        # at start, so a bigger one set before start is the one requests are counted in.
+        # The read-back face asserts the counts it reads, so a change here cannot go unseen.
+        server._log = RequestLog(maxlen=args.log_size)
+    with server:
         print(json.dumps({"base_url": server.base_url}), flush=True)
         for line in sys.stdin:
             if line.strip() == "cpu":
