@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from spectrum_tools.journal import Journal
-from spectrum_tools.runs import send_updates, undo_run
+from spectrum_tools.runs import resume_run, send_updates, undo_run
 from spectrum_tools.sandbox import SandboxServer
+from tests.support.observers import StopAfter
 from tests.support.sandboxes import FAST, NEW, client_for, order_numbers, sheet, store_statuses
 
 
@@ -119,19 +121,13 @@ def test_undo_of_an_undo_puts_the_run_back(sandbox: SandboxServer, tmp_path: Pat
     assert store_statuses(sandbox) == after_run
 
 
-def test_resume_leaves_alone_a_line_item_someone_changed_since(
-    sandbox: SandboxServer, tmp_path: Path
-) -> None:
-    from spectrum_tools.runs import resume_run
-    from tests.support.observers import StopAfter
-
-    runs = tmp_path / "runs"
-    pos = order_numbers(sandbox, 4)
+def _stopped_after_one(sb: SandboxServer, runs: Path, n: int) -> pd.DataFrame:
+    """A run of ``n`` orders stopped after its first order: the rest are pending."""
     stop = threading.Event()
     stopper = StopAfter(1, stop.set)
-    first = send_updates(
-        sheet(sandbox, pos),
-        client_for(sandbox),
+    return send_updates(
+        sheet(sb, order_numbers(sb, n)),
+        client_for(sb),
         runs_dir=runs,
         progress=False,
         max_per_minute=FAST,
@@ -139,6 +135,13 @@ def test_resume_leaves_alone_a_line_item_someone_changed_since(
         stop=stop,
         observers=[stopper],
     )
+
+
+def test_resume_leaves_alone_a_line_item_someone_changed_since(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    first = _stopped_after_one(sandbox, runs, 4)
     pending = first.loc[first["outcome"] == "pending", "purchaseOrderNumber"].tolist()
     assert pending
     po = pending[0]
@@ -157,23 +160,8 @@ def test_resume_leaves_alone_a_line_item_someone_changed_since(
 def test_resume_force_overwrites_a_change_made_since(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    from spectrum_tools.runs import resume_run
-    from tests.support.observers import StopAfter
-
     runs = tmp_path / "runs"
-    pos = order_numbers(sandbox, 3)
-    stop = threading.Event()
-    stopper = StopAfter(1, stop.set)
-    first = send_updates(
-        sheet(sandbox, pos),
-        client_for(sandbox),
-        runs_dir=runs,
-        progress=False,
-        max_per_minute=FAST,
-        workers=1,
-        stop=stop,
-        observers=[stopper],
-    )
+    first = _stopped_after_one(sandbox, runs, 3)
     po = first.loc[first["outcome"] == "pending", "purchaseOrderNumber"].iat[0]
     rid = sheet(sandbox, [po])["recipeSetReadableId"].iat[0]
     sandbox.store.stage_order(po, {rid: "cancelled"})
