@@ -86,7 +86,7 @@ def test_send_prints_its_run_then_runs_and_show_describe_it(
     assert row[-6:] == [
         f"http://127.0.0.1:{sandbox.port}",
         "status_updates.csv",
-        "46",
+        "45",  # the not_found order was decided from the read: no request for it
         "45",
         "1",
         "5",
@@ -98,7 +98,11 @@ def test_send_prints_its_run_then_runs_and_show_describe_it(
     assert f"Environment:  127.0.0.1:{sandbox.port}" in shown
     assert "Input:        status_updates.csv  (sha256 " in shown
     assert "Orders not updated (6):" in shown
-    assert "HA-US-DEV00011103 not_found         409" in shown
+    # Decided from the read, without a request (so no HTTP status), naming the unknown id.
+    [refused] = [line for line in shown.splitlines() if "HA-US-DEV00011103" in line]
+    assert refused.split()[:2] == ["HA-US-DEV00011103", "not_found"]
+    assert "409" not in refused
+    assert "Spectrum does not have line item(s) HS7SW33X" in refused
     assert "HA-US-DEV00011101" not in shown  # updated orders are not listed
     assert sandbox.token not in shown + out
 
@@ -114,14 +118,23 @@ def test_send_skips_what_is_applied_and_force_sends_it(
 
     assert main(_send_args(file, sandbox, runs)) == 0  # skipped counts as done
     out = capsys.readouterr().out
-    assert "Skipped:         3  orders already applied by earlier runs (--force sends them)" in out
-    assert "Requests:        0" in out
+    assert "Orders: 0 to send, 0 unchanged, 0 refused (not in Spectrum), 0 held back " in out
+    assert "3 skipped (already applied)." in out
+    assert "Requests: 0," in out
     assert "Run 2 is recorded" in out
     assert status_requests(sandbox) == []
 
+    # --force no longer skips them; the read then finds them already set in Spectrum.
     assert main(_send_args(file, sandbox, runs, "--force")) == 0
     out = capsys.readouterr().out
-    assert "Skipped:" not in out
+    assert "0 skipped (already applied)." in out
+    assert "Orders: 0 to send, 3 unchanged" in out
+    assert status_requests(sandbox) == []
+
+    # --force without read-back sends them again.
+    assert main(_send_args(file, sandbox, runs, "--force", "--no-read-back")) == 0
+    out = capsys.readouterr().out
+    assert "0 skipped (already applied)." in out
     assert len(status_requests(sandbox)) == 3
 
 

@@ -171,7 +171,12 @@ def test_some_orders_not_updated_exits_1(
     assert code == 1
     summary = out.split("Outcomes:")[1]
     assert "not_found" in summary and "invalid" in summary and "updated" in summary
-    assert _sent(sb) == 2  # the invalid order was held back
+    # The invalid order was held back; the read showed Spectrum lacks NOPE0001, so the
+    # not_found order was decided without a request: only the good order was sent.
+    assert _sent(sb) == 1
+    assert [r["purchaseOrderNumber"] for r in sb.requests() if r["endpoint"] == "order-status"] == [
+        good
+    ]
     _assert_clean(env, out, err, tmp_path)
 
 
@@ -335,21 +340,25 @@ def test_plain_http_to_another_host_exits_2_before_reading_or_sending(
 @pytest.mark.fault
 @pytest.mark.security
 @pytest.mark.parametrize("code", [403, 401])
+@pytest.mark.parametrize("read_back", [True, False], ids=["read-refused", "no-read-back"])
 def test_refused_token_stops_the_run_exit_2_with_results_pending(
     make_sandbox: MakeSandbox,
     env: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     code: int,
+    read_back: bool,
 ) -> None:
+    # With read-back (the default) the first read is refused; without, the first updates.
     sandbox = make_sandbox(token="the-right-token", auth_failure_status=code)  # env is wrong
     pos = _orders(sandbox, 6)
     sheet = _csv(tmp_path / "updates.csv", _rows(sandbox, pos))
     out_file = tmp_path / "results.xlsx"
     before = _statuses(sandbox)
+    flags = () if read_back else ("--no-read-back",)
 
     exit_code = main(
-        _send(sandbox, str(sheet), "--yes", "--workers", "2", "--output", str(out_file))
+        _send(sandbox, str(sheet), "--yes", "--workers", "2", "--output", str(out_file), *flags)
     )
 
     out, err = capsys.readouterr()
@@ -360,7 +369,7 @@ def test_refused_token_stops_the_run_exit_2_with_results_pending(
     orders = pd.read_excel(out_file, sheet_name="Orders", dtype=str, engine="calamine")
     assert orders["purchaseOrderNumber"].tolist() == pos
     assert set(orders["outcome"]) == {"pending"}
-    assert _sent(sandbox) <= 2
+    assert _sent(sandbox) == 0 if read_back else _sent(sandbox) <= 2
     assert _statuses(sandbox) == before
     _assert_clean(env, out, err, tmp_path)
 
@@ -425,6 +434,19 @@ def test_dry_run_sends_nothing_needs_no_confirmation_and_exits_0(
 
     out, err = capsys.readouterr()
     assert code == 0
+    assert _sent(sb) == 0  # it reads the current state, and sends no status
+    assert sb.requests()
+    assert {r["endpoint"] for r in sb.requests()} <= {"orders-search", "order-number"}
+    assert _statuses(sb) == before
+    results = pd.read_csv(out_file, dtype=str, keep_default_na=False)
+    assert results["outcome"].tolist() == ["dry_run"] * 3
+    _assert_clean(env, out, err, tmp_path)
+
+    # Without read-back a dry run makes no request at all.
+    sb.clear_requests()
+    code = main(_send(sb, str(sheet), "--dry-run", "--no-read-back", "--output", str(out_file)))
+    out, err = capsys.readouterr()
+    assert code == 0
     assert sb.requests() == []
     assert _statuses(sb) == before
     results = pd.read_csv(out_file, dtype=str, keep_default_na=False)
@@ -455,7 +477,8 @@ def test_output_xlsx_has_orders_and_lines_with_text_ids_and_no_formulas(
     out, err = capsys.readouterr()
     assert code == 1
     book = openpyxl.load_workbook(out_file)
-    assert book.sheetnames == ["Summary", "Orders", "Lines", "Invalid rows"]  # as `report`
+    # As `report`, and after a read-back the Changes sheet (current -> wanted per line item).
+    assert book.sheetnames == ["Summary", "Orders", "Lines", "Invalid rows", "Changes"]
     for ws in book.worksheets:
         for row in ws.iter_rows():
             for cell in row:
@@ -485,6 +508,15 @@ def test_output_xlsx_has_orders_and_lines_with_text_ids_and_no_formulas(
     assert all(r[po_col].data_type == "s" for r in body)
     assert [r[notes_col].value for r in body] == notes  # shown as typed, never run
     assert all(r[notes_col].data_type == "s" for r in body)
+
+    changes = book["Changes"]
+    cheader = [c.value for c in changes[1]]
+    cbody = list(changes.iter_rows(min_row=2))
+    assert {"00123456", "12345678"} <= {
+        r[cheader.index("recipeSetReadableId")].value for r in cbody
+    }
+    assert all(r[cheader.index("recipeSetReadableId")].data_type == "s" for r in cbody)
+    assert all(r[cheader.index("purchaseOrderNumber")].data_type == "s" for r in cbody)
     _assert_clean(env, out, err, tmp_path)
 
 
@@ -558,10 +590,23 @@ def _interrupt_a_run(
     workers: int = 1,
 ) -> tuple[subprocess.Popen[str], str, str, Path]:
     """Run ``spectrum-tools send`` and send it SIGINT once ``after`` requests reached the
-    sandbox (so request ``after`` is in flight). Returns the finished process."""
+    sandbox (so request ``after`` is in flight). Returns the finished process.
+
+    Ctrl-C during the status updates themselves: the current state is not read first
+    (``--no-read-back``), so every request the sandbox logs is a status update.
+    """
     sheet = _csv(tmp_path / "updates.csv", _rows(sandbox, pos))
     out_file = tmp_path / "results.xlsx"
-    argv = _send(sandbox, str(sheet), "--yes", "--workers", str(workers), "--output", str(out_file))
+    argv = _send(
+        sandbox,
+        str(sheet),
+        "--yes",
+        "--workers",
+        str(workers),
+        "--output",
+        str(out_file),
+        "--no-read-back",
+    )
     proc = subprocess.Popen(
         [str(CLI), *argv],
         cwd=tmp_path,

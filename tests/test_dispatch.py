@@ -222,11 +222,22 @@ def test_dry_run_sends_nothing_and_reports_the_plan(sandbox: SandboxServer, tmp_
 
     results = _send(sheet, client_for(sandbox), tmp_path, dry_run=True)
 
-    assert sandbox.requests() == []
+    # A dry run reads the current state (read-back is on) but sends no status.
+    assert status_requests(sandbox) == []
+    assert sandbox.requests()  # it did read
+    assert {r["endpoint"] for r in sandbox.requests()} <= {"orders-search", "order-number"}
     assert store_statuses(sandbox) == before
     assert list(results.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     assert results["outcome"].tolist() == ["dry_run", "dry_run", "invalid"]
     assert results["attempts"].tolist() == [0, 0, 0]
+
+    # Without read-back a dry run makes no request at all.
+    sandbox.clear_requests()
+    blind = _send(sheet, client_for(sandbox), tmp_path, dry_run=True, read_back=False)
+    assert sandbox.requests() == []
+    assert store_statuses(sandbox) == before
+    assert blind["outcome"].tolist() == ["dry_run", "dry_run", "invalid"]
+    assert blind["attempts"].tolist() == [0, 0, 0]
 
 
 def test_send_updates_reads_a_file_path(sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -255,7 +266,9 @@ def test_missing_ids_give_not_found_with_the_ids_and_change_nothing(
     sheet.loc[rows[2], "recipeSetReadableId"] = "NOPE0002"
     before = store_statuses(sandbox)
 
-    results = _send(sheet, client_for(sandbox), tmp_path)
+    # The write path's handling of the refusal: nothing read first (read-back decides such an
+    # order without a request; see test_send_read_back.py).
+    results = _send(sheet, client_for(sandbox), tmp_path, read_back=False)
 
     row = by_po(results)[po]
     assert row["outcome"] == "not_found"
@@ -278,7 +291,9 @@ def test_retry_without_missing_resends_the_rest_and_reports_partial(
     sheet.loc[1, "recipeSetReadableId"] = "NOPE0001"
     kept = [r for r in sheet["recipeSetReadableId"] if r != "NOPE0001"]
 
-    results = _send(sheet, client_for(sandbox), tmp_path, retry_without_missing=True)
+    results = _send(
+        sheet, client_for(sandbox), tmp_path, retry_without_missing=True, read_back=False
+    )
 
     [row] = results.to_dict("records")
     assert row["outcome"] == "partial"
@@ -304,7 +319,9 @@ def test_retry_without_missing_does_not_resend_an_order_whose_ids_are_all_missin
             "workflowStatus": [NEW, NEW],
         }
     )
-    results = _send(sheet, client_for(sandbox), tmp_path, retry_without_missing=True)
+    results = _send(
+        sheet, client_for(sandbox), tmp_path, retry_without_missing=True, read_back=False
+    )
     [row] = results.to_dict("records")
     assert row["outcome"] == "not_found"
     assert row["missing_ids"] == "NOPE0001,NOPE0002"
@@ -535,7 +552,11 @@ def test_refused_token_before_any_success_stops_the_run(
 
     with pytest.raises(RunStoppedError) as info:
         _send(
-            sheet_for(sandbox, pos), client_for(sandbox, "wrong-token"), tmp_path, workers=workers
+            sheet_for(sandbox, pos),
+            client_for(sandbox, "wrong-token"),
+            tmp_path,
+            workers=workers,
+            read_back=False,  # the write path's refusal (a refused read: test_send_read_back.py)
         )
 
     message = str(info.value)

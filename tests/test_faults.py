@@ -273,6 +273,7 @@ def test_send_updates_raises_run_stopped_with_the_results_on_a_refused_token(
             workers=1,
             progress=False,
             runs_dir=tmp_path / "runs",
+            read_back=False,  # the write path's refusal (a refused read: test_send_read_back.py)
         )
 
     results = info.value.results
@@ -622,6 +623,7 @@ def test_cli_send_against_a_flaky_server_exits_1_with_results_and_no_traceback(
             "60000",
             "-o",
             "out.csv",
+            "--no-read-back",  # the fault server answers status updates only
         ]
     )
 
@@ -714,7 +716,9 @@ def test_cli_send_refused_from_the_start_exits_2_in_one_line_and_writes_pending_
     update_rows(3).to_csv(tmp_path / "sheet.csv", index=False)
     server = fault_server(lambda h: Reply(403, error_body(h, 403)))
 
-    code = main(["send", "sheet.csv", "--base-url", server.base_url, "--yes", "-o", "out.xlsx"])
+    # The write path's refusal: the fault server answers status updates only.
+    argv = ["send", "sheet.csv", "--base-url", server.base_url, "--yes", "-o", "out.xlsx"]
+    code = main([*argv, "--no-read-back"])
 
     out, err = capsys.readouterr()
     assert code == 2

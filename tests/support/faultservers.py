@@ -417,12 +417,15 @@ def run_journaled(
     *,
     stop: threading.Event | None = None,
     observers: Sequence[Any] = (),
+    read_back: bool = False,
     **options: Any,
 ) -> Any:
     """Send ``plan`` with :data:`FAST_OPTIONS` (overridable) as a journaled run.
 
-    Returns the results frame with ``attrs`` ``stopped``, ``run_id`` and ``journal``; a run
-    that stopped by itself (401/403, no answer) is returned too, not raised.
+    The write path itself: Spectrum's current state is not read first unless
+    ``read_back=True`` (fault servers answer status updates only, and these tests count
+    status requests). Returns the results frame with ``attrs`` ``stopped``, ``run_id`` and
+    ``journal``; a run that stopped by itself (401/403, no answer) is returned too, not raised.
     """
     opts = SendOptions(**{**FAST_OPTIONS, **options})
     try:
@@ -431,6 +434,7 @@ def run_journaled(
             client,
             opts,
             recording=Recording(runs_dir=runs_dir),
+            read_back=read_back,
             progress=False,
             stop=stop,
             observers=observers,
