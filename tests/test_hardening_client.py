@@ -587,6 +587,7 @@ def test_a_send_retries_an_attempt_over_the_deadline_and_then_succeeds(
         max_attempts=3,
         progress=False,
         runs_dir=tmp_path / "runs",
+        read_back=False,  # the raw server answers status updates only
     )
 
     assert results["outcome"].tolist() == ["updated"]

@@ -192,12 +192,15 @@ def test_retry_failed_is_a_new_linked_run_with_only_the_failed_orders(
     sb.settings.fail_first.update({pos[1]: 9, pos[3]: 9})
     rows = sheet(sb, pos)
     rows.loc[len(rows)] = [pos[4], "NOSUCH01", NEW]  # 409: not_found
-    first = send(rows, sb, runs, max_attempts=1)
+    # Retry's own mechanics: Spectrum's state is not read first (read_back=False).
+    first = send(rows, sb, runs, max_attempts=1, read_back=False)
     assert first["outcome"].tolist() == ["updated", "failed", "updated", "failed", "not_found"]
     sb.settings.fail_first.clear()
     sb.clear_requests()
 
-    retried = retry_failed(first.attrs["run_id"], client_for(sb), runs_dir=runs, progress=False)
+    retried = retry_failed(
+        first.attrs["run_id"], client_for(sb), runs_dir=runs, progress=False, read_back=False
+    )
 
     assert sorted(r["purchaseOrderNumber"] for r in status_requests(sb)) == [pos[1], pos[3]]
     assert retried["purchaseOrderNumber"].tolist() == [pos[1], pos[3]]
@@ -213,7 +216,12 @@ def test_retry_failed_is_a_new_linked_run_with_only_the_failed_orders(
 
     sb.clear_requests()
     with_missing = retry_failed(
-        first.attrs["run_id"], client_for(sb), include_not_found=True, runs_dir=runs, progress=False
+        first.attrs["run_id"],
+        client_for(sb),
+        include_not_found=True,
+        runs_dir=runs,
+        progress=False,
+        read_back=False,
     )
     # The failed ones were applied since (by the retry): skipped; the not_found one goes again.
     assert with_missing.set_index("purchaseOrderNumber")["outcome"].to_dict() == {
@@ -261,6 +269,7 @@ def test_a_send_killed_mid_run_loses_nothing_and_resumes_to_one_outcome_per_orde
     script = Path(sys.executable).parent / "spectrum-tools"
     args = [str(script), "send", str(source), "--base-url", sb.base_url, "--yes"]
     args += ["--runs-dir", str(runs), "--max-per-minute", str(FAST), "--workers", "2"]
+    args += ["--no-read-back"]  # kill -9 during the status updates themselves
     env = {**os.environ, "SPECTRUM_API_TOKEN": sb.token}
     with (tmp_path / "send.log").open("wb") as log:
         proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=log)
@@ -295,7 +304,7 @@ def test_a_send_killed_mid_run_loses_nothing_and_resumes_to_one_outcome_per_orde
     assert not reached & never_sent
 
     mark = len(sb.requests())
-    results = resume_run(None, client_for(sb), runs_dir=runs, progress=False)
+    results = resume_run(None, client_for(sb), runs_dir=runs, progress=False, read_back=False)
 
     after = [r["purchaseOrderNumber"] for r in status_requests(sb)[mark:]]
     assert set(after) <= in_flight | never_sent  # nothing answered was sent again
