@@ -368,8 +368,10 @@ def _drive_app(root: Path, sandbox: SandboxServer, token: str, sheet: Path) -> s
         app.token_input.value = token
         app.path_input.value = str(sheet)
         app.load_button.click()
+        app.preview_button.click()  # Send is enabled once the preview shows this file
+        app.send_button.click()  # ... and asks first
         app.confirm_input.value = app.environment_panel.selected().name
-        app.send_button.click()
+        app.yes_button.click()
         assert app.wait(30)
         assert "finished" in app.last_message, app.last_message
         state = ipywidgets.Widget.get_manager_state(drop_defaults=False)
@@ -623,6 +625,7 @@ def test_exported_cells_are_never_executable_by_excel(
         plan,
         SpectrumClient("https://spectrum.example.com", token="t-" + "9" * 12),
         dry_run=True,
+        read_back=False,  # the plan as written: the host is not real, nothing is read
         progress=False,
         journal=False,
     )
