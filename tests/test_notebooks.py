@@ -149,7 +149,9 @@ def test_bulk_update_notebook_against_a_named_production_environment_saves_no_to
     )
     assert not has_error(book)
     assert "Run 1 finished" in texts(book)
-    assert len(sandbox.requests()) == 46
+    # 45 status updates: the sample's 46th order lacks a line item, so after reading the
+    # current state it is not_found without a request.
+    assert len([r for r in sandbox.requests() if r["endpoint"] == "order-status"]) == 45
     saved = (tmp_path / "bulk_update.out.ipynb").read_text(encoding="utf-8")
     assert token not in saved
     for file in (tmp_path / "runs").rglob("*"):

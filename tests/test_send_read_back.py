@@ -328,7 +328,7 @@ def test_the_journal_keeps_what_each_sent_line_item_held_before_the_run(
     assert store_statuses(sandbox)[(po, rid)] == NEW
 
 
-def test_a_send_without_read_back_keeps_no_before_images(
+def test_a_send_without_read_back_knows_no_before_image(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     pos = order_numbers(sandbox, 2)
