@@ -176,7 +176,8 @@ def test_send_writes_report_error_and_success_files(
     assert f"Rows that did not go through written to {errors}" in out
     # send -o .xlsx: the report workbook, Summary sheet and its chart included.
     book = openpyxl.load_workbook(results)
-    assert book.sheetnames == ["Summary", "Orders", "Lines", "Invalid rows"]
+    # ... and after a read-back the Changes sheet (current -> wanted per line item).
+    assert book.sheetnames == ["Summary", "Orders", "Lines", "Invalid rows", "Changes"]
     with zipfile.ZipFile(results) as archive:
         assert any(n.startswith("xl/charts/chart") for n in archive.namelist())
     # The error file: only the rows that did not go through, the analyst's own headers and

@@ -192,7 +192,8 @@ def test_resume_force_and_cli_resume_name_the_run_and_send_superseded_items(
     send(sheet(sandbox, pos[1:2], "completed"), sandbox, runs)
     sandbox.clear_requests()
 
-    code, out = _cli("resume", "--base-url", sandbox.base_url, "--runs-dir", str(runs))
+    # --yes: resume asks before sending, like send (not on a terminal here).
+    code, out = _cli("resume", "--base-url", sandbox.base_url, "--runs-dir", str(runs), "--yes")
 
     assert code == 0, out
     assert "Picked the latest unfinished run on http://127.0.0.1:" in out
@@ -206,7 +207,14 @@ def test_resume_force_and_cli_resume_name_the_run_and_send_superseded_items(
     send(sheet(sandbox, pos[1:2], "not-started"), sandbox, runs)
     sandbox.clear_requests()
     code, out = _cli(
-        "resume", str(run_3), "--force", "--base-url", sandbox.base_url, "--runs-dir", str(runs)
+        "resume",
+        str(run_3),
+        "--force",
+        "--base-url",
+        sandbox.base_url,
+        "--runs-dir",
+        str(runs),
+        "--yes",
     )
     assert code == 0, out
     assert sorted(r["purchaseOrderNumber"] for r in status_requests(sandbox)) == sorted(pos[1:])
