@@ -29,7 +29,7 @@ from spectrum_tools.sheets import read_updates
 from spectrum_tools.validation import validate_updates
 from spectrum_tools.widgets import BulkUpdateApp
 from spectrum_tools.widgets.environment import CUSTOM
-from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview
+from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview, preview_table
 from spectrum_tools.widgets.run import RunPanel, WidgetProgress
 
 SAMPLE_CSV = sample_data_dir() / "status_updates.csv"
@@ -128,6 +128,11 @@ def preview_and_send(app: BulkUpdateApp, *, confirm: str = "") -> None:
     app.send_button.click()
     app.confirm_input.value = confirm
     app.yes_button.click()
+
+
+def writes(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    """The status requests the sandbox answered (reads of the current state left out)."""
+    return [dict(r) for r in sandbox.requests() if r["endpoint"] == "order-status"]
 
 
 def texts_of(widget: w.Widget) -> str:
@@ -420,17 +425,23 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
 ) -> None:
     app = make_app(input_path=SAMPLE_CSV)
     app.max_per_minute.value = 60
-    app.preview_button.click()  # validates on the way
+    app.preview_button.click()  # validates on the way, then reads what Spectrum holds
     summary = html.unescape(app.preview_summary.value)
-    assert "<b>46</b> requests" in summary
-    assert "will be sent <b>46</b>" in summary
+    # The order with a line item Spectrum lacks is refused from the read: no request.
+    assert "<b>45</b> requests" in summary
+    assert "will be sent <b>45</b>" in summary
+    assert "refused: Spectrum does not know a line item <b>1</b>" in summary
     assert "held back: a row needs fixing <b>5</b>" in summary
-    assert "about <b>45 s</b>" in summary  # 45 gaps of a second
+    assert "<b>172</b> to change, <b>16</b> already set, <b>1</b> not in Spectrum" in summary
+    assert "about <b>44 s</b>" in summary  # 44 gaps of a second
+    assert "spectrum-transitions" in summary and "not-started</td><td>→</td>" in summary
+    assert "spectrum-final-warning" not in summary  # nothing leaves delivered/cancelled
     grid = app.preview_grid.frame
     assert grid is not None
     assert list(grid.columns) == [
         "PO number",
         "Line item",
+        "Current → new",
         "Current status",
         "New status",
         "What happens",
@@ -438,8 +449,16 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
     ]
     first = grid.iloc[0]
     assert first["PO number"] == "HA-US-DEV00011101" and first["What happens"] == "will be sent"
-    assert (grid["What happens"] == "held back: a row needs fixing").sum() > 0
-    # The JSON is behind a closed toggle.
+    assert first["Current → new"] == "not-started → delivered"
+    by_what = grid["What happens"].value_counts()
+    assert by_what["will be sent"] == 165  # 172 changes, less the refused order's 7
+    assert by_what["refused with its order (Spectrum does not know another line item)"] == 7
+    assert by_what["already set: not sent"] == 16
+    assert by_what["refused: Spectrum does not have this line item"] == 1
+    assert by_what["held back: a row needs fixing"] > 0
+    refused = grid[grid["What happens"].str.startswith("refused: Spectrum")].iloc[0]
+    assert refused["Line item"] == "HS7SW33X" and refused["Current status"] == "(unknown)"
+    # The JSON is behind a closed toggle, and holds only line items that change.
     assert app.preview_panel.json_toggle.selected_index is None
     payloads = app.sample_payloads.value
     assert payloads.count("spectrum-payload") == 3
@@ -448,7 +467,7 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
     assert "above 100 a minute" in app.preview_panel.pace_note.value
 
 
-def test_the_preview_adapter_has_the_read_back_preview_shape() -> None:
+def test_without_a_token_the_preview_is_the_plan_alone_and_says_so() -> None:
     rows = pd.DataFrame(
         {
             "purchaseOrderNumber": ["P1", "P1", "P2", "P2"],
@@ -459,15 +478,23 @@ def test_the_preview_adapter_has_the_read_back_preview_shape() -> None:
     plan = plan_updates(validate_updates(rows))
     preview = build_send_preview(plan, None, SendOptions(max_per_minute=60))
     assert tuple(preview.lines.columns) == LINE_COLUMNS
-    assert preview.lines["decision"].tolist() == ["send", "send", "invalid", "invalid"]
+    assert not preview.read_back and preview.plan is plan
+    assert preview.lines["decision"].tolist() == ["send", "send"]
     assert set(preview.lines["change"]) == {"unknown"}
-    assert set(preview.lines["current_status"]) == {""}
     assert preview.orders[["purchaseOrderNumber", "decision"]].values.tolist() == [
         ["P1", "send"],
         ["P2", "invalid"],
     ]
-    assert preview.counts == {"send": 1, "invalid": 1}
-    assert preview.eta_s == 0.0 and preview.plan is plan
+    assert preview.requests == 1 and preview.eta_s == 0.0
+    assert "No API token yet" in preview.notes[0]
+    table = preview_table(preview, plan)
+    assert table["Current → new"].tolist()[:2] == ["? → completed", "? → on-hold"]
+    assert table["What happens"].tolist() == [
+        "will be sent (current status unknown)",
+        "will be sent (current status unknown)",
+        "held back: a row needs fixing",
+        "held back: a row needs fixing",
+    ]
 
 
 def test_send_is_enabled_only_after_a_preview_of_the_current_file_and_settings(
@@ -503,7 +530,7 @@ def test_send_is_enabled_only_after_a_preview_of_the_current_file_and_settings(
         assert app.send_button.disabled, what
         app.send_button.click()
         assert_one_line_error(app)
-    assert app.sandbox is None or app.sandbox.requests() == []
+    assert app.sandbox is None or writes(app.sandbox) == []  # previews read, never write
 
 
 # --------------------------------------------------------------------------- 5, 6 send, results
@@ -518,22 +545,24 @@ def test_send_asks_with_host_orders_requests_and_eta_then_shows_results_and_file
     assert not app.running  # nothing goes before "Yes, send"
     question = app.run_panel.question.value
     assert app.sandbox is not None
-    parts = ("<b>46</b> requests", f"<b>{host_of(app.sandbox)}</b>", "other 5 orders are not")
-    for part in (*parts, "about <b>"):
+    parts = ("<b>45</b> requests", "165 line items that change", f"<b>{host_of(app.sandbox)}</b>")
+    for part in (*parts, "Not sent: 1 refused; 5 held back", "about <b>"):
         assert part in question, question
+    assert "spectrum-final-warning" not in question
     app.cancel_button.click()
     assert "Not sent" in message(app) and not app.run_panel.asking
-    assert app.sandbox.requests() == []
+    assert writes(app.sandbox) == []
 
     app.send_button.click()
     app.yes_button.click()
     assert app.running  # the click returned while the run goes on in the background
     assert app.wait(30)
     assert not app.running
-    assert app.progress.value == app.progress.max == 46
+    assert app.progress.value == app.progress.max == 45
     assert app.progress.bar_style == "success"
     assert "updated <b>45</b>" in app.counts.value
-    assert "not_found <b>1</b>" in app.counts.value
+    assert len(writes(app.sandbox)) == 45  # the refused order cost no request
+    assert "not_found 1" in app.results_summary.value
     assert "Finished" in app.eta.value
     assert "Run 1 finished" in message(app)
     assert app.last_note is app.run_panel.note
@@ -588,7 +617,7 @@ def test_loading_a_new_file_clears_the_last_run_from_the_screen(make_app: MakeAp
     app = make_app(input_path=SAMPLE_CSV)
     preview_and_send(app)
     assert app.wait(30)
-    assert app.progress.value == 46 and app.results_grid.frame is not None
+    assert app.progress.value == 45 and app.results_grid.frame is not None
     app.path_input.value = str(SAMPLE_XLSX)
     app.load_button.click()
     assert app.progress.value == 0
@@ -620,20 +649,20 @@ def test_production_sends_only_after_the_name_is_typed(
     app.confirm_input.value = "LIVE"
     app.yes_button.click()
     assert_one_line_error(app, "you typed 'LIVE'")
-    assert sandbox.requests() == []  # nothing was sent
+    assert writes(sandbox) == []  # nothing was sent
     assert not app.running
 
     app.confirm_input.value = "live"
     app.yes_button.click()
     assert app.wait(30)
     assert "Run 1 finished" in message(app)
-    assert len(sandbox.requests()) == 46
+    assert len(writes(sandbox)) == 45
     assert app.confirm_input.value == ""  # a second send must be confirmed again
     app.include_not_found.value = True
     app.retry_button.click()  # a retry sends to production too
     app.yes_button.click()
     assert_one_line_error(app, "live is production")
-    assert len(sandbox.requests()) == 46
+    assert len(writes(sandbox)) == 45
     assert token not in all_state(app)
     assert token not in repr(app)
 
@@ -668,10 +697,21 @@ def test_a_real_environment_without_a_token_previews_but_does_not_send(
         input_path=SAMPLE_CSV,
     )
     app.preview_button.click()
-    assert "<b>46</b> requests" in app.preview_summary.value
+    summary = html.unescape(app.preview_summary.value)
+    assert "<b>46</b> requests" in summary  # the plan alone: every order, nothing read
+    assert "No API token yet" in summary and "Current statuses not read" in summary
+    assert "? → delivered" in set(app.preview_grid.frame["Current → new"])
     app.send_button.click()
     assert_one_line_error(app, "no API token for live")
+    assert sandbox.requests() == []  # not even a read
+    app.token_input.value = sandbox.token
+    app.send_button.click()  # a preview without read-back is not sent once a token is there
+    assert_one_line_error(app, "press Preview again")
     assert sandbox.requests() == []
+    app.preview_button.click()
+    assert "<b>45</b> requests" in app.preview_summary.value
+    assert "Current statuses not read" not in app.preview_summary.value
+    assert writes(sandbox) == []
 
 
 def test_a_wrong_token_stops_the_run_in_one_line_with_orders_pending(
@@ -683,10 +723,13 @@ def test_a_wrong_token_stops_the_run_in_one_line_with_orders_pending(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": "wrong-token"},
     )
-    preview_and_send(app)
-    assert app.wait(30)
-    assert_one_line_error(app, "stopped:", "token")
-    assert "pending" in app.results_summary.value
+    app.preview_button.click()  # the read is refused: nothing to preview, nothing to send
+    assert_one_line_error(app, "Could not read what", "token")
+    assert app.last_note is app.preview_panel.note
+    assert app.send_button.disabled and app.preview_grid.frame is None
+    app.send_button.click()
+    assert_one_line_error(app, "press Preview first")
+    assert writes(sandbox) == []
     assert "wrong-token" not in all_state(app)
 
 
@@ -706,9 +749,9 @@ def test_a_stopped_run_looks_stopped_and_resume_completes_it(make_app: MakeApp) 
     results = app.results
     assert results is not None
     pending = int((results["outcome"] == "pending").sum())
-    assert 0 < pending < 46
-    # Not a full bar reading "46 of 46": an orange bar, "Stopped: N pending", Resume.
-    assert app.progress.value == 46 - pending < app.progress.max
+    assert 0 < pending < 45
+    # Not a full bar reading "45 of 45": an orange bar, "Stopped: N pending", Resume.
+    assert app.progress.value == 45 - pending < app.progress.max
     assert app.progress.bar_style == "warning"
     assert f"Stopped: {pending} orders pending" in app.eta.value
     assert app.resume_stopped_button.layout.display is None
@@ -790,37 +833,25 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": sandbox.token},
     )
+    # Spectrum answers 500 to every attempt at one order: it ends failed.
+    sandbox.settings.fail_first = {"HA-US-DEV00011104": 4}
     preview_and_send(app)
-    assert app.wait(30)
-    assert "not_found 1" in app.results_summary.value
-    # Someone creates the line item the sheet had a typo for; now the order can go.
-    sandbox.store.seed(
-        [
-            {
-                "purchaseOrderNumber": "HA-US-DEV00011103",
-                "recipeSetId": "HS7SW33X",
-                "workflowStatus": "not-started",
-            }
-        ]
-    )
-    app.retry_button.click()
-    app.yes_button.click()
-    assert app.wait(30)
-    # Without "not found" there is nothing to retry: no run is made, run 1 stays shown.
-    assert "Nothing to send" in message(app)
-    assert app.run_id == 1
+    assert app.wait(60)
+    assert "failed 1" in app.results_summary.value, app.results_summary.value
     assert not app.retry_button.disabled
-    app.include_not_found.value = True
     app.retry_button.click()
     assert "send <b>1</b> orders again" in app.run_panel.question.value
     app.yes_button.click()
     assert app.wait(30)
     assert app.run_id == 2, message(app)
     assert app.results is not None
-    assert app.results["outcome"].tolist() == ["updated"]
+    assert app.results[["purchaseOrderNumber", "outcome"]].values.tolist() == [
+        ["HA-US-DEV00011104", "updated"]
+    ]
     with Journal(tmp_path / "runs") as journal:
         assert int(journal.runs().loc[1, "parent_run"]) == 1
     assert 'download="run-2-report.xlsx"' in app.report_link.value
+    assert app.retry_button.disabled  # nothing left to retry
 
 
 def test_buttons_in_the_wrong_order_give_one_line_next_to_the_button(make_app: MakeApp) -> None:

@@ -42,6 +42,7 @@ from spectrum_tools.environments import (
 from spectrum_tools.errors import ConfigError, JournalError, NotFoundError, RunStoppedError
 from spectrum_tools.journal import DEFAULT_RUNS_DIR, JOURNAL_FILE, Journal
 from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.readback.preview import Preview
 from spectrum_tools.report import write_report
 from spectrum_tools.results import line_results
 from spectrum_tools.runs import (
@@ -49,7 +50,6 @@ from spectrum_tools.runs import (
     resume_run,
     retry_failed,
     send_plan,
-    skip_applied,
     source_identity,
 )
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
@@ -62,7 +62,7 @@ from spectrum_tools.widgets.checks import ValidatePanel
 from spectrum_tools.widgets.environment import EnvironmentPanel
 from spectrum_tools.widgets.files import add_sheet, row_outcomes, split_rows, write_rows
 from spectrum_tools.widgets.fixes import LEFT_OUT, apply_corrections
-from spectrum_tools.widgets.preview import PreviewPanel, SendPreview, build_send_preview
+from spectrum_tools.widgets.preview import PreviewPanel, build_send_preview, send_question
 from spectrum_tools.widgets.results import ResultsPanel, unfinished_options
 from spectrum_tools.widgets.run import BackgroundRun, RunPanel, WidgetProgress
 from spectrum_tools.widgets.source import SourcePanel
@@ -171,7 +171,7 @@ class BulkUpdateApp:
         self._pending_from: _SentFrom | None = None
         self.plan: Plan | None = None
         self.checked: pd.DataFrame | None = None
-        self.preview: SendPreview | None = None
+        self.preview: Preview | None = None
         self.results: pd.DataFrame | None = None
         self.run_id: int | None = None
         self.last_message = ""
@@ -347,7 +347,7 @@ class BulkUpdateApp:
             self._previewed is not None
             and self._previewed == self._settings_key()
             and self.preview is not None
-            and self.preview.plan.request_count > 0
+            and self.preview.requests > 0
         )
 
     def _settings_changed(self) -> None:
@@ -486,20 +486,35 @@ class BulkUpdateApp:
         env = self.environment_panel.selected()
         options = self.preview_panel.options()
         client = self._client_for_preview(env)
-        if client is not None and not self.force.value:
-            plan = skip_applied(plan, client.host, runs_dir=self.runs_dir)
-        preview = build_send_preview(plan, client, options)
+        recording = Recording(runs_dir=self.runs_dir, force=bool(self.force.value))
+        preview = build_send_preview(plan, client, options, recording=recording)
         host = client.host if client is not None else (env.host or env.name)
-        self.preview_panel.show(preview, f"{host} ({env.name})", self.source_panel.label)
+        if preview.stopped is not None:  # e.g. a refused token: nothing is known, nothing sent
+            self.preview, self._previewed = None, None
+            self.preview_panel.clear()
+            self.run_panel.allow_send(False, _PREVIEW_FIRST)
+            self._say(
+                f"Could not read what {host} holds, so nothing can be previewed or sent: "
+                f"{preview.stopped.message}",
+                self.preview_panel.note,
+                error=True,
+            )
+            return
+        self.preview_panel.show(preview, f"{host} ({env.name})", self.source_panel.label, plan)
         self.preview, self._previewed = preview, self._settings_key()
         self.run_panel.close_question()
-        if plan.request_count == 0:
+        if preview.requests == 0:
             self.run_panel.allow_send(False, "nothing to send")
-            self._say("Nothing to send: no order has only valid rows.", self.preview_panel.note)
+            why = (
+                "every order already holds its new status, or is held back"
+                if preview.read_back
+                else "no order has only valid rows"
+            )
+            self._say(f"Nothing to send: {why}.", self.preview_panel.note)
             return
         self.run_panel.allow_send(not self.running)
         self._say(
-            f"Preview ready: {plan.request_count:,} requests. Send is enabled.",
+            f"Preview ready: {preview.requests:,} requests. Send is enabled.",
             self.preview_panel.note,
             good=True,
         )
@@ -525,18 +540,13 @@ class BulkUpdateApp:
             )
         env = self.environment_panel.selected()
         preview = self.preview
-        plan = preview.plan
+        if not preview.read_back and self._has_token():
+            raise ConfigError(
+                "press Preview again: with the token, the preview reads what Spectrum holds "
+                "and sends only what changes"
+            )
         connection = self._connect(env)  # a real environment needs its token by now
-        lines = int((preview.lines["decision"] == "send").sum())
-        others = len(preview.orders) - plan.request_count
-        question = (
-            f"Send <b>{plan.request_count:,}</b> requests (one per order, {lines:,} line items) "
-            f"to <b>{connection.client.host}</b> ({env.name}), at "
-            f"{self.max_per_minute.value} a minute: about "
-            f"<b>{_render.duration(preview.eta_s)}</b>?"
-            + (f" The other {others:,} orders are not sent (see the preview)." if others else "")
-        )
-        self._ask(question, env, self._send)
+        self._ask(send_question(preview, connection.client.host, env.name), env, self._send)
 
     def _ask(self, question: str, env: Environment, action: Callable[[], None]) -> None:
         warning = (
@@ -568,8 +578,8 @@ class BulkUpdateApp:
         if not self.send_ready or self.preview is None:
             raise ConfigError(_PREVIEW_FIRST)
         env = self.environment_panel.selected()
-        plan = self.preview.plan
-        options = self.preview_panel.options()
+        preview = self.preview
+        options = preview.options
         name, digest = source_identity(self.source_panel.source())
         recording = Recording(
             runs_dir=self.runs_dir,
@@ -581,9 +591,9 @@ class BulkUpdateApp:
         self._pending_from = self._sent_from_now()
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            # The plan previewed above, not the file read and planned again.
+            # Exactly the preview on screen: nothing is read or planned again.
             return send_plan(
-                plan,
+                preview,
                 connection.client,
                 options,
                 recording=recording,
@@ -596,7 +606,7 @@ class BulkUpdateApp:
         self.preview_panel.note.value = _render.info_line(
             "Sent as previewed. Preview again to send anything more."
         )
-        self._start(f"Sending {plan.request_count:,} requests to {connection.client.host}", work)
+        self._start(f"Sending {preview.requests:,} requests to {connection.client.host}", work)
 
     def _sent_from_now(self) -> _SentFrom | None:
         try:
