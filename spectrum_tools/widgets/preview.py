@@ -363,11 +363,17 @@ def _transitions_html(preview: Preview) -> str:
         return ""
     shown = moves.head(_TRANSITIONS_SHOWN)
     rows = "".join(
-        f'<tr class="{"spectrum-leaves-final" if bool(r.leaves_final) else ""}">'
-        f"<td>{html.escape(str(r.current_status))}</td><td>→</td>"
-        f"<td>{html.escape(str(r.wanted_status))}</td><td><b>{int(r.count):,}</b></td>"
-        f"<td>{'⚠ leaves a final status' if bool(r.leaves_final) else ''}</td></tr>"
-        for r in shown.itertuples(index=False)
+        f'<tr class="{"spectrum-leaves-final" if final else ""}">'
+        f"<td>{html.escape(str(now))}</td><td>→</td>"
+        f"<td>{html.escape(str(new))}</td><td><b>{int(count):,}</b></td>"
+        f"<td>{'⚠ leaves a final status' if final else ''}</td></tr>"
+        for now, new, count, final in zip(
+            shown["current_status"],
+            shown["wanted_status"],
+            shown["count"],
+            shown["leaves_final"].astype(bool),
+            strict=True,
+        )
     )
     more = len(moves) - len(shown)
     tail = f"<div><i>… and {more:,} more kinds of change</i></div>" if more > 0 else ""
