@@ -854,6 +854,171 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
     assert app.retry_button.disabled  # nothing left to retry
 
 
+# --------------------------------------------------------------------------- read-back, undo
+
+
+def statuses(sandbox: SandboxServer) -> dict[tuple[str, str], str]:
+    lines = sandbox.store.line_statuses()
+    return {
+        (po, line): status
+        for po, line, status in lines[
+            ["purchaseOrderNumber", "recipeSetId", "workflowStatus"]
+        ].itertuples(index=False)
+    }
+
+
+def _other(status: str) -> str:
+    return "on-hold" if status == "completed" else "completed"
+
+
+def three_orders_sheet(tmp_path: Path, sandbox: SandboxServer) -> tuple[Path, list[str]]:
+    """A sheet of three real orders: the first already set, the second half set, the third
+    all to change. Returns the sheet and the three POs."""
+    now = statuses(sandbox)
+    pos = sorted({po for po, _line in now})[:3]
+    rows = ["PO Number,Recipe Set ID,New Status"]
+    for n, po in enumerate(pos):
+        lines = [(line, st) for (p, line), st in now.items() if p == po]
+        for k, (line, status) in enumerate(lines):
+            keep = n == 0 or (n == 1 and k > 0)
+            rows.append(f"{po},{line},{status if keep else _other(status)}")
+    sheet = tmp_path / "three.csv"
+    sheet.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return sheet, pos
+
+
+def test_the_preview_reads_back_and_send_sends_only_what_changes(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (same, half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=False),
+        environment="live",
+        input_path=sheet,
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    app.preview_button.click()
+    summary = html.unescape(app.preview_summary.value)
+    assert "will be sent <b>2</b>" in summary and "already set: not sent <b>1</b>" in summary
+    assert "<b>2</b> requests" in summary
+    grid = app.preview_grid.frame
+    assert grid is not None
+    by_line = grid.set_index(["PO number", "Line item"])
+    half_lines = [line for (po, line) in before if po == half]
+    changed, kept = half_lines[0], half_lines[1]
+    wanted = _other(before[(half, changed)])
+    assert by_line.loc[(half, changed), "Current → new"] == f"{before[(half, changed)]} → {wanted}"
+    assert by_line.loc[(half, changed), "What happens"] == "will be sent"
+    assert by_line.loc[(half, kept), "What happens"] == "already set: not sent"
+    assert by_line.loc[(half, kept), "Current → new"] == f"already {before[(half, kept)]}"
+    assert set(by_line.loc[same, "What happens"]) == {"already set: not sent"}
+    assert writes(sandbox) == []  # the preview only read
+
+    app.send_button.click()
+    assert "<b>2</b> requests" in app.run_panel.question.value
+    assert "Not sent: 1 already set" in app.run_panel.question.value
+    app.yes_button.click()
+    assert app.wait(30)
+    sent = {r["purchaseOrderNumber"]: r["recipeSetReadableIds"] for r in writes(sandbox)}
+    assert set(sent) == {half, moved}  # the order already set cost no request
+    assert sent[half] == [changed]  # only the line item that changes
+    assert app.results is not None
+    outcome = app.results.set_index("purchaseOrderNumber")["outcome"]
+    assert outcome[same] == "unchanged" and outcome[half] == outcome[moved] == "updated"
+    after = statuses(sandbox)
+    assert after[(half, changed)] == wanted and after[(half, kept)] == before[(half, kept)]
+    assert "unchanged 1" in app.results_summary.value
+    assert not app.undo_button.disabled  # a finished run that changed something
+
+
+def test_undo_restores_before_images_and_keeps_a_line_item_changed_since(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (same, _half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=True),
+        environment="live",
+        input_path=sheet,
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    preview_and_send(app, confirm="live")
+    assert app.wait(30)
+    assert app.run_id == 1
+    sent = statuses(sandbox)
+    moved_lines = [line for (po, line) in before if po == moved]
+    # Someone else changes a line item of the run after it.
+    sandbox.store.apply_status_update(
+        moved, [{"recipeSetReadableId": moved_lines[0], "workflowStatus": "cancelled"}]
+    )
+    writes_before_undo = len(writes(sandbox))
+
+    app.undo_button.click()
+    table = app.undo_grid.frame
+    assert table is not None
+    by_line = table.set_index(["PO number", "Line item"])
+    assert by_line.loc[(moved, moved_lines[0]), "What happens"] == (
+        "left alone: changed since run 1: now cancelled"
+    )
+    assert by_line.loc[(moved, moved_lines[1]), "What happens"] == "will be restored"
+    assert by_line.loc[(moved, moved_lines[1]), "Back to"] == before[(moved, moved_lines[1])]
+    assert same not in set(table["PO number"])  # the run did not change it
+    assert "<b>1</b> left alone" in app.undo_summary.value
+    question = app.run_panel.question.value
+    assert "Undo run 1" in question and "PRODUCTION" in question
+    assert len(writes(sandbox)) == writes_before_undo  # reading only, so far
+    app.yes_button.click()  # production keeps the typed name
+    assert_one_line_error(app, "live is production")
+    app.confirm_input.value = "live"
+    app.yes_button.click()
+    assert app.wait(30)
+    assert app.run_id == 2, message(app)
+    after = statuses(sandbox)
+    for (po, line), status in before.items():
+        if (po, line) == (moved, moved_lines[0]):
+            assert after[(po, line)] == "cancelled"  # kept: someone changed it since
+        else:
+            assert after[(po, line)] == status, (po, line, sent[(po, line)])
+    assert "Run 1 undone as run 2" in html.unescape(app.undo_summary.value)
+    assert "1 line items left alone" in html.unescape(app.undo_summary.value)
+    assert app.results is not None and set(app.results["outcome"]) == {"updated"}
+    with Journal(tmp_path / "runs") as journal:
+        assert int(journal.runs().loc[1, "parent_run"]) == 1
+
+
+def test_undo_an_earlier_run_picked_from_the_history_in_a_new_kernel(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (_same, half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    kwargs: dict[str, Any] = {
+        "environments_file": environments(tmp_path, sandbox, production=False),
+        "environment": "live",
+        "environ": {"SPECTRUM_API_TOKEN": sandbox.token},
+    }
+    first = make_app(input_path=sheet, **kwargs)
+    preview_and_send(first)
+    assert first.wait(30)
+    first.close()
+
+    second = make_app(**kwargs)  # another kernel: only the journal knows run 1
+    labels = [label for label, _v in second.run_history.options]
+    assert labels[0].startswith("run 1: three.csv on ") and "2 orders changed" in labels[0]
+    assert second.undo_button.disabled  # no run on screen
+    second.environment_dropdown.value = "sandbox"
+    second.undo_picked_button.click()
+    assert second.environment_dropdown.value == "live"  # the run's own environment
+    assert second.undo_grid.frame is not None
+    assert set(second.undo_grid.frame["What happens"]) == {"will be restored"}
+    second.yes_button.click()
+    assert second.wait(30)
+    assert statuses(sandbox) == before
+    assert {r["purchaseOrderNumber"] for r in writes(sandbox)[-2:]} == {half, moved}
+    second.run_history.value = 2  # undoing the undo: nothing was changed since
+    assert [v for _l, v in second.run_history.options] == [2, 1]
+
+
 def test_buttons_in_the_wrong_order_give_one_line_next_to_the_button(make_app: MakeApp) -> None:
     app = make_app()
     panels = app.environment_panel, app.source_panel, app.validate_panel, app.preview_panel

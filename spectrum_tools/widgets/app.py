@@ -51,6 +51,7 @@ from spectrum_tools.runs import (
     retry_failed,
     send_plan,
     source_identity,
+    undo_run,
 )
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.schema import OUTCOME, PO, VALID, Outcome
@@ -66,6 +67,7 @@ from spectrum_tools.widgets.preview import PreviewPanel, build_send_preview, sen
 from spectrum_tools.widgets.results import ResultsPanel, unfinished_options
 from spectrum_tools.widgets.run import BackgroundRun, RunPanel, WidgetProgress
 from spectrum_tools.widgets.source import SourcePanel
+from spectrum_tools.widgets.undo import UndoPanel, history_options, undo_table
 
 __all__ = ["BulkUpdateApp"]
 
@@ -196,6 +198,8 @@ class BulkUpdateApp:
         self.preview_panel = PreviewPanel(max_per_minute=max_per_minute, workers=workers)
         self.run_panel = RunPanel()
         self.results_panel = ResultsPanel()
+        self.undo_panel = UndoPanel()
+        self.results_panel.box.children = (*self.results_panel.box.children, self.undo_panel.box)
         self._expose()
         self._wire()
         self.widget = w.VBox(
@@ -254,6 +258,15 @@ class BulkUpdateApp:
         self.unfinished_runs, self.refresh_runs_button = out.unfinished, out.refresh_button
         self.resume_button = out.resume_button
         self.resume_stopped_button = run.resume_button
+        self.undo_button, self.run_history = (
+            self.undo_panel.this_run_button,
+            self.undo_panel.history,
+        )
+        self.undo_picked_button, self.undo_grid = (
+            self.undo_panel.history_button,
+            self.undo_panel.grid,
+        )
+        self.undo_summary = self.undo_panel.summary
 
     def _notes(self) -> dict[str, w.HTML]:
         env, src, val = self.environment_panel, self.source_panel, self.validate_panel
@@ -266,6 +279,7 @@ class BulkUpdateApp:
             "send": run.note,
             "retry": out.retry_note,
             "resume": out.resume_note,
+            "undo": self.undo_panel.note,
         }
 
     def _wire(self) -> None:
@@ -281,6 +295,8 @@ class BulkUpdateApp:
         self.resume_button.on_click(lambda _b: on(self._ask_resume_picked, "resume")())
         self.resume_stopped_button.on_click(lambda _b: on(self._ask_resume_current, "send")())
         self.refresh_runs_button.on_click(lambda _b: on(self._refresh_runs, "resume")())
+        self.undo_button.on_click(lambda _b: on(self._ask_undo_current, "undo")())
+        self.undo_picked_button.on_click(lambda _b: on(self._ask_undo_picked, "undo")())
         self.environment_dropdown.observe(self._environment_changed, names="value")
         self.custom_url.observe(self._environment_changed, names="value")
         self.send_partial_orders.observe(lambda _c: self._plan_changed(), names="value")
@@ -382,6 +398,7 @@ class BulkUpdateApp:
             return  # the run goes on; its results still show when it ends
         self.run_panel.reset()
         self.results_panel.clear()
+        self.undo_panel.clear()
         self.results, self.run_id = None, None
         for note in self._notes().values():
             if note is not self.source_panel.note:
@@ -713,6 +730,75 @@ class BulkUpdateApp:
 
         self._start(f"Resuming run {run_id} on {env.name}", work)
 
+    # ------------------------------------------------------------------ undo
+
+    def _undoable(self, results: pd.DataFrame) -> bool:
+        """A finished run (nothing pending) that changed something can be undone."""
+        outcomes = results[OUTCOME]
+        changed = outcomes.isin([Outcome.UPDATED.value, Outcome.PARTIAL.value]).any()
+        return bool(changed) and not (outcomes == Outcome.PENDING.value).any()
+
+    def _ask_undo_current(self) -> None:
+        if self.run_id is None:
+            raise ConfigError("no run on screen: send one, or pick an earlier run below")
+        self._ask_undo(self.run_id)
+
+    def _ask_undo_picked(self) -> None:
+        run_id = self.undo_panel.selected_run()
+        if run_id is None:
+            raise ConfigError("no earlier run picked")
+        self._ask_undo(run_id)
+
+    def _ask_undo(self, run_id: int) -> None:
+        """Read what undoing ``run_id`` would do, show it, then ask like a send."""
+        self._idle_or_raise()
+        env = self._environment_of_run(run_id)
+        names = [value for _label, value in self.environment_dropdown.options]
+        if self.environment_dropdown.value != env.name and env.name in names:
+            self.environment_panel.select(env.name)  # the run's own environment
+        client = self._connect(env, run_id=run_id).client
+        dry = undo_run(run_id, client, runs_dir=self.runs_dir, dry_run=True, progress=False)
+        with Journal.existing(self.runs_dir) as journal:
+            record = journal.load_run(run_id)
+        restore = self.undo_panel.show_preview(run_id, undo_table(record, dry), client.host)
+        orders = int((dry[OUTCOME] == Outcome.DRY_RUN.value).sum())
+        if not orders:
+            self._say(
+                f"Nothing to undo for run {run_id}: every line item is as before, or left "
+                "alone (see the table).",
+                self.undo_panel.note,
+            )
+            return
+        eta = self.preview_panel.options().eta_seconds(orders)
+        self._ask(
+            f"Undo run {run_id}: set <b>{restore:,}</b> line items in <b>{orders:,}</b> orders "
+            f"back to what they were before it, on <b>{client.host}</b> ({env.name}): "
+            f"<b>{orders:,}</b> requests, about <b>{_render.duration(eta)}</b>? Line items "
+            "changed since the run are left alone (see the table under Undo).",
+            env,
+            lambda: self._undo(run_id),
+        )
+        self._say("Check what it restores, then press “Yes, send” in step 5.", self.undo_panel.note)
+
+    def _undo(self, run_id: int) -> None:
+        env = self._environment_of_run(run_id)
+        connection = self._connect(env, run_id=run_id)
+        pace = self._pace()
+        self._pending_from = None
+
+        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
+            return undo_run(
+                run_id,
+                connection.client,
+                runs_dir=self.runs_dir,
+                progress=False,
+                stop=stop,
+                observers=[observer],
+                **pace,
+            )
+
+        self._start(f"Undoing run {run_id} on {env.name}", work)
+
     def _host_of_run(self, run_id: int) -> str:
         with Journal.existing(self.runs_dir) as journal:
             return str(journal.load_run(run_id).meta["host"])
@@ -792,6 +878,7 @@ class BulkUpdateApp:
         self.run_panel.reset()
         self.run_panel.set_running(True)
         self.retry_button.disabled = self.resume_button.disabled = True
+        self.undo_button.disabled = True
         self._say(f"{what}… (Stop ends it gracefully)", self.run_panel.note)
         self._background = BackgroundRun(
             lambda stop: work(stop, observer), on_done=self._finished
@@ -845,6 +932,9 @@ class BulkUpdateApp:
             if self.results is not None:
                 bad = self.results[OUTCOME].isin([Outcome.FAILED.value, Outcome.NOT_FOUND.value])
                 self.retry_button.disabled = not bool(bad.any()) or self.run_id is None
+                self.undo_button.disabled = not self._undoable(self.results)
+                if error is None and results is not None and "undo_of" in results.attrs:
+                    self.undo_panel.show_done(results)
             self.run_panel.allow_send(self.send_ready, "" if self.send_ready else _PREVIEW_FIRST)
 
     def _show_results(self, results: pd.DataFrame) -> None:
@@ -928,6 +1018,7 @@ class BulkUpdateApp:
             self._error(exc, self.results_panel.resume_note)
             return
         self.results_panel.show_unfinished(unfinished_options(runs))
+        self.undo_panel.show_history(history_options(runs))
 
     # ------------------------------------------------------------------ life cycle
 
