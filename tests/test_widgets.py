@@ -982,6 +982,10 @@ def test_undo_restores_before_images_and_keeps_a_line_item_changed_since(
             assert after[(po, line)] == status, (po, line, sent[(po, line)])
     assert "Run 1 undone as run 2" in html.unescape(app.undo_summary.value)
     assert "1 line items left alone" in html.unescape(app.undo_summary.value)
+    assert "Run 2 (undo of run 1)" in app.results_summary.value
+    assert "Run 2 finished" in message(app), message(app)
+    assert app.results_grid.frame is not None and len(app.results_grid.frame) == 2
+    assert 'download="run-2-report.xlsx"' in app.report_link.value
     assert app.results is not None and set(app.results["outcome"]) == {"updated"}
     with Journal(tmp_path / "runs") as journal:
         assert int(journal.runs().loc[1, "parent_run"]) == 1
@@ -1014,6 +1018,7 @@ def test_undo_an_earlier_run_picked_from_the_history_in_a_new_kernel(
     second.yes_button.click()
     assert second.wait(30)
     assert statuses(sandbox) == before
+    assert "Run 2 finished" in message(second), message(second)
     assert {r["purchaseOrderNumber"] for r in writes(sandbox)[-2:]} == {half, moved}
     second.run_history.value = 2  # undoing the undo: nothing was changed since
     assert [v for _l, v in second.run_history.options] == [2, 1]

@@ -876,6 +876,7 @@ class BulkUpdateApp:
         observer = WidgetProgress(self.run_panel)
         self._observer = observer
         self.run_panel.reset()
+        self.results_panel.show_files(None, None, None, clear=True)  # no stale files
         self.run_panel.set_running(True)
         self.retry_button.disabled = self.resume_button.disabled = True
         self.undo_button.disabled = True
@@ -947,13 +948,19 @@ class BulkUpdateApp:
         if self._pending_from is not None:
             self._sent_from.setdefault(int(run_id), self._pending_from)
             self._pending_from = None
-        self.results_panel.show(results, f"Run {run_id}")
+        undo_of = results.attrs.get("undo_of")
+        title = f"Run {run_id}" + (f" (undo of run {undo_of})" if undo_of is not None else "")
+        # A frame in ``attrs`` (an undo's ``left_alone``) breaks pandas' own copies: the
+        # tables and files get the results without it.
+        results = results.copy(deep=False)
+        results.attrs = {k: v for k, v in results.attrs.items() if not hasattr(v, "columns")}
+        self.results_panel.show(results, title)
+        self._write_files(int(run_id), results)  # the files first: then the run is "done"
         pending = int((results[OUTCOME] == Outcome.PENDING.value).sum())
         if pending:
             self._say(f"Run {run_id} stopped with {pending:,} orders pending: Resume it.", note)
         else:
             self._say(f"Run {run_id} finished: {_render.counts_text(results)}.", note, good=True)
-        self._write_files(int(run_id), results)
 
     def _write_files(self, run_id: int, results: pd.DataFrame) -> None:
         """The report (with the corrections), the error file and the success file."""

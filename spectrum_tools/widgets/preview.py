@@ -348,10 +348,10 @@ def summary_html(preview: Preview, host: str, source: str) -> str:
         '<div class="spectrum-preview">'
         f"{html.escape(source)}: <b>{len(preview.orders):,}</b> orders: {'; '.join(parts)}."
         f"<br>{read}{notes}{warning}"
-        f"<b>{preview.requests:,}</b> requests (one per order sent, "
+        f"<div><b>{preview.requests:,}</b> requests (one per order sent, "
         f"{lines_to_send(preview):,} line items) to <b>{html.escape(host)}</b> at "
         f"{options.max_per_minute:g} a minute, {options.workers} at once: about "
-        f"<b>{_render.duration(preview.eta_s)}</b>.{moves}</div>"
+        f"<b>{_render.duration(preview.eta_s)}</b>.</div>{moves}</div>"
     )
 
 

@@ -159,10 +159,14 @@ class UndoPanel:
         left = results.attrs.get("left_alone")
         count = len(left) if isinstance(left, pd.DataFrame) else 0
         undo_of = results.attrs.get("undo_of")
+        left_text = (
+            f"{count:,} line items left alone (marked in the table)" if count else "none left alone"
+        )
         self.summary.value = _render.success_line(
             f"Run {undo_of} undone as run {results.attrs.get('run_id')}: "
-            f"{_render.counts_text(results)}; {count:,} line items left alone (see the table)."
+            f"{_render.counts_text(results)}; {left_text}."
         )
+        self.note.value = ""
 
     def clear(self) -> None:
         """Nothing about an undo on screen."""
