@@ -7,9 +7,11 @@ folder; starts the bundled sandbox on demand. Reads ``SPECTRUM_API_TOKEN`` and
 
 Every step calls the library: :func:`~spectrum_tools.read_updates`,
 :func:`~spectrum_tools.validate_updates`, :func:`~spectrum_tools.plan_updates`,
-:func:`~spectrum_tools.runs.skip_applied`, :func:`~spectrum_tools.runs.send_plan` (the very
-plan the preview showed), :func:`~spectrum_tools.runs.resume_run`,
-:func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.report.write_report`.
+:func:`~spectrum_tools.runs.preview_send` (skips what earlier runs applied, reads what
+Spectrum holds), :func:`~spectrum_tools.runs.send_plan` (exactly the preview shown),
+:func:`~spectrum_tools.runs.resume_run`,
+:func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.runs.undo_run`,
+:func:`~spectrum_tools.report.write_report`.
 The widgets only gather arguments and show answers. Each message is one line, shown next
 to the button that caused it.
 
