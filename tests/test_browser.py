@@ -181,7 +181,18 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     page.locator(".spectrum-preview", has_text="60 a minute").wait_for()
     grid = page.locator(".spectrum-preview-grid table.dataTable[id]")
     grid.wait_for()
+    # Read back: per line item, what Spectrum holds now -> the new status.
+    headers = page.locator(".spectrum-preview-grid th").evaluate_all(
+        "cells => cells.map(c => c.textContent + ' ' + "
+        "[...c.querySelectorAll('input')].map(i => i.placeholder).join(' '))"
+    )
+    assert any("Current → new" in h for h in headers), headers
+    page.locator(".spectrum-preview-grid td", has_text="not-started → ").first.wait_for()
     assert "will be sent" in grid.inner_text()
+    moves = page.locator(".spectrum-transitions")
+    assert "From → to" in moves.inner_text() and "not-started" in moves.inner_text()
+    summary = page.locator(".spectrum-preview").inner_text()
+    assert "refused: Spectrum does not know a line item 1" in summary
     assert page.locator(".spectrum-payload").count() == 3  # in the closed JSON toggle
     assert not page.locator(".spectrum-payload").first.is_visible()
     assert send.is_enabled()
@@ -190,10 +201,12 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     send.click()
     question = page.locator(".spectrum-question")
     question.wait_for()
-    assert "<b>47</b>" in question.inner_html() and "requests" in question.inner_text()
+    # 47 orders go after the fix, less the one Spectrum would refuse (known from the read).
+    assert "<b>46</b>" in question.inner_html() and "requests" in question.inner_text()
+    assert "Not sent: 1 refused" in question.inner_text()
     screenshot(page, tmp_path, f"{name}-3-confirm.png")
     page.get_by_role("button", name="Yes, send").click()
-    page.locator(".spectrum-counts", has_text=re.compile(r"\b[2-9] of 47")).wait_for(
+    page.locator(".spectrum-counts", has_text=re.compile(r"\b[2-9] of 46")).wait_for(
         timeout=RUN_TIMEOUT_MS
     )
     page.get_by_role("button", name="Stop").click()
@@ -230,6 +243,26 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     assert saved.name == "run-1-errors.xlsx"
     assert set(errors["outcome"]) == {"invalid", "not_found"}
     assert "shipped" not in set(errors["workflowStatus"])  # row 35 was fixed and sent
+
+    # Undo the finished run: first what it would restore, then confirm, then it runs.
+    page.get_by_role("button", name="Undo this run").click()
+    page.locator(".spectrum-undo-summary").wait_for()
+    undo_grid = page.locator(".spectrum-undo-grid table.dataTable[id]")
+    undo_grid.wait_for()
+    assert "will be restored" in undo_grid.inner_text()
+    question = page.locator(".spectrum-question", has_text="Undo run 1")
+    question.wait_for()
+    undo_grid.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"{name}-6-undo-preview.png")
+    page.get_by_role("button", name="Yes, send").click()
+    page.locator(".spectrum-success", has_text="Run 1 undone as run 2").wait_for(
+        timeout=RUN_TIMEOUT_MS
+    )
+    page.locator(".spectrum-counts", has_text="updated").wait_for()
+    page.locator(".spectrum-info", has_text="Run 2 (undo of run 1)").wait_for()
+    page.locator(".spectrum-results-grid", has_text="of 46 entries").wait_for()
+    page.locator(".spectrum-undo").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"{name}-7-undone.png")
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -30,14 +29,11 @@ from spectrum_tools.sheets import read_updates
 from spectrum_tools.validation import validate_updates
 from spectrum_tools.widgets import BulkUpdateApp
 from spectrum_tools.widgets.environment import CUSTOM
-from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview
+from spectrum_tools.widgets.preview import LINE_COLUMNS, build_send_preview, preview_table
 from spectrum_tools.widgets.run import RunPanel, WidgetProgress
 
 SAMPLE_CSV = sample_data_dir() / "status_updates.csv"
 SAMPLE_XLSX = sample_data_dir() / "status_updates.xlsx"
-# The sample sheet against the sandbox: 46 orders planned, of which Spectrum lacks a line item
-# of one: read-back sets it aside as not_found, so 45 status requests are really sent.
-SAMPLE_SENT = 45
 FAST = SandboxSettings(rate_limit=None)
 MakeApp = Callable[..., BulkUpdateApp]
 
@@ -134,9 +130,9 @@ def preview_and_send(app: BulkUpdateApp, *, confirm: str = "") -> None:
     app.yes_button.click()
 
 
-def status_requests(sandbox: SandboxServer) -> list[dict[str, Any]]:
-    """The status updates the sandbox received (reads of the current state left out)."""
-    return [r for r in sandbox.requests() if r["endpoint"] == "order-status"]
+def writes(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    """The status requests the sandbox answered (reads of the current state left out)."""
+    return [dict(r) for r in sandbox.requests() if r["endpoint"] == "order-status"]
 
 
 def texts_of(widget: w.Widget) -> str:
@@ -429,17 +425,23 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
 ) -> None:
     app = make_app(input_path=SAMPLE_CSV)
     app.max_per_minute.value = 60
-    app.preview_button.click()  # validates on the way
+    app.preview_button.click()  # validates on the way, then reads what Spectrum holds
     summary = html.unescape(app.preview_summary.value)
-    assert "<b>46</b> requests" in summary
-    assert "will be sent <b>46</b>" in summary
+    # The order with a line item Spectrum lacks is refused from the read: no request.
+    assert "<b>45</b> requests" in summary
+    assert "will be sent <b>45</b>" in summary
+    assert "refused: Spectrum does not know a line item <b>1</b>" in summary
     assert "held back: a row needs fixing <b>5</b>" in summary
-    assert "about <b>45 s</b>" in summary  # 45 gaps of a second
+    assert "<b>172</b> to change, <b>16</b> already set, <b>1</b> not in Spectrum" in summary
+    assert "about <b>44 s</b>" in summary  # 44 gaps of a second
+    assert "spectrum-transitions" in summary and "not-started</td><td>→</td>" in summary
+    assert "spectrum-final-warning" not in summary  # nothing leaves delivered/cancelled
     grid = app.preview_grid.frame
     assert grid is not None
     assert list(grid.columns) == [
         "PO number",
         "Line item",
+        "Current → new",
         "Current status",
         "New status",
         "What happens",
@@ -447,8 +449,16 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
     ]
     first = grid.iloc[0]
     assert first["PO number"] == "HA-US-DEV00011101" and first["What happens"] == "will be sent"
-    assert (grid["What happens"] == "held back: a row needs fixing").sum() > 0
-    # The JSON is behind a closed toggle.
+    assert first["Current → new"] == "not-started → delivered"
+    by_what = grid["What happens"].value_counts()
+    assert by_what["will be sent"] == 165  # 172 changes, less the refused order's 7
+    assert by_what["refused with its order (Spectrum does not know another line item)"] == 7
+    assert by_what["already set: not sent"] == 16
+    assert by_what["refused: Spectrum does not have this line item"] == 1
+    assert by_what["held back: a row needs fixing"] > 0
+    refused = grid[grid["What happens"].str.startswith("refused: Spectrum")].iloc[0]
+    assert refused["Line item"] == "HS7SW33X" and refused["Current status"] == "(unknown)"
+    # The JSON is behind a closed toggle, and holds only line items that change.
     assert app.preview_panel.json_toggle.selected_index is None
     payloads = app.sample_payloads.value
     assert payloads.count("spectrum-payload") == 3
@@ -457,7 +467,7 @@ def test_preview_is_a_table_with_counts_and_the_json_behind_a_toggle(
     assert "above 100 a minute" in app.preview_panel.pace_note.value
 
 
-def test_the_preview_adapter_has_the_read_back_preview_shape() -> None:
+def test_without_a_token_the_preview_is_the_plan_alone_and_says_so() -> None:
     rows = pd.DataFrame(
         {
             "purchaseOrderNumber": ["P1", "P1", "P2", "P2"],
@@ -468,15 +478,23 @@ def test_the_preview_adapter_has_the_read_back_preview_shape() -> None:
     plan = plan_updates(validate_updates(rows))
     preview = build_send_preview(plan, None, SendOptions(max_per_minute=60))
     assert tuple(preview.lines.columns) == LINE_COLUMNS
-    assert preview.lines["decision"].tolist() == ["send", "send", "invalid", "invalid"]
+    assert not preview.read_back and preview.plan is plan
+    assert preview.lines["decision"].tolist() == ["send", "send"]
     assert set(preview.lines["change"]) == {"unknown"}
-    assert set(preview.lines["current_status"]) == {""}
     assert preview.orders[["purchaseOrderNumber", "decision"]].values.tolist() == [
         ["P1", "send"],
         ["P2", "invalid"],
     ]
-    assert preview.counts == {"send": 1, "invalid": 1}
-    assert preview.eta_s == 0.0 and preview.plan is plan
+    assert preview.requests == 1 and preview.eta_s == 0.0
+    assert "No API token yet" in preview.notes[0]
+    table = preview_table(preview, plan)
+    assert table["Current → new"].tolist()[:2] == ["? → completed", "? → on-hold"]
+    assert table["What happens"].tolist() == [
+        "will be sent (current status unknown)",
+        "will be sent (current status unknown)",
+        "held back: a row needs fixing",
+        "held back: a row needs fixing",
+    ]
 
 
 def test_send_is_enabled_only_after_a_preview_of_the_current_file_and_settings(
@@ -512,7 +530,7 @@ def test_send_is_enabled_only_after_a_preview_of_the_current_file_and_settings(
         assert app.send_button.disabled, what
         app.send_button.click()
         assert_one_line_error(app)
-    assert app.sandbox is None or app.sandbox.requests() == []
+    assert app.sandbox is None or writes(app.sandbox) == []  # previews read, never write
 
 
 # --------------------------------------------------------------------------- 5, 6 send, results
@@ -527,28 +545,24 @@ def test_send_asks_with_host_orders_requests_and_eta_then_shows_results_and_file
     assert not app.running  # nothing goes before "Yes, send"
     question = app.run_panel.question.value
     assert app.sandbox is not None
-    for part in (f"<b>{host_of(app.sandbox)}</b>", "about <b>"):
+    parts = ("<b>45</b> requests", "165 line items that change", f"<b>{host_of(app.sandbox)}</b>")
+    for part in (*parts, "Not sent: 1 refused; 5 held back", "about <b>"):
         assert part in question, question
-    asked = re.search(r"<b>([\d,]+)</b> requests", question)
-    others = re.search(r"other ([\d,]+) orders are not", question)
-    assert asked is not None and others is not None, question
+    assert "spectrum-final-warning" not in question
     app.cancel_button.click()
     assert "Not sent" in message(app) and not app.run_panel.asking
-    assert status_requests(app.sandbox) == []  # the preview may read; nothing is sent
+    assert writes(app.sandbox) == []
 
     app.send_button.click()
     app.yes_button.click()
     assert app.running  # the click returned while the run goes on in the background
     assert app.wait(30)
     assert not app.running
-    assert app.progress.value == app.progress.max == SAMPLE_SENT
+    assert app.progress.value == app.progress.max == 45
     assert app.progress.bar_style == "success"
-    # The question asked about exactly what was then sent: its requests, and the other orders
-    # of the sheet's 51 (5 held back as invalid, 1 that Spectrum would refuse).
-    assert len(status_requests(app.sandbox)) == SAMPLE_SENT
-    assert (int(asked.group(1)), int(others.group(1))) == (SAMPLE_SENT, 51 - SAMPLE_SENT), question
     assert "updated <b>45</b>" in app.counts.value
-    assert "not_found <b>1</b>" in app.counts.value
+    assert len(writes(app.sandbox)) == 45  # the refused order cost no request
+    assert "not_found 1" in app.results_summary.value
     assert "Finished" in app.eta.value
     assert "Run 1 finished" in message(app)
     assert app.last_note is app.run_panel.note
@@ -603,7 +617,7 @@ def test_loading_a_new_file_clears_the_last_run_from_the_screen(make_app: MakeAp
     app = make_app(input_path=SAMPLE_CSV)
     preview_and_send(app)
     assert app.wait(30)
-    assert app.progress.value == SAMPLE_SENT and app.results_grid.frame is not None
+    assert app.progress.value == 45 and app.results_grid.frame is not None
     app.path_input.value = str(SAMPLE_XLSX)
     app.load_button.click()
     assert app.progress.value == 0
@@ -635,20 +649,20 @@ def test_production_sends_only_after_the_name_is_typed(
     app.confirm_input.value = "LIVE"
     app.yes_button.click()
     assert_one_line_error(app, "you typed 'LIVE'")
-    assert status_requests(sandbox) == []  # nothing was sent
+    assert writes(sandbox) == []  # nothing was sent
     assert not app.running
 
     app.confirm_input.value = "live"
     app.yes_button.click()
     assert app.wait(30)
     assert "Run 1 finished" in message(app)
-    assert len(status_requests(sandbox)) == SAMPLE_SENT
+    assert len(writes(sandbox)) == 45
     assert app.confirm_input.value == ""  # a second send must be confirmed again
     app.include_not_found.value = True
     app.retry_button.click()  # a retry sends to production too
     app.yes_button.click()
     assert_one_line_error(app, "live is production")
-    assert len(status_requests(sandbox)) == SAMPLE_SENT
+    assert len(writes(sandbox)) == 45
     assert token not in all_state(app)
     assert token not in repr(app)
 
@@ -683,10 +697,21 @@ def test_a_real_environment_without_a_token_previews_but_does_not_send(
         input_path=SAMPLE_CSV,
     )
     app.preview_button.click()
-    assert "<b>46</b> requests" in app.preview_summary.value
+    summary = html.unescape(app.preview_summary.value)
+    assert "<b>46</b> requests" in summary  # the plan alone: every order, nothing read
+    assert "No API token yet" in summary and "Current statuses not read" in summary
+    assert "? → delivered" in set(app.preview_grid.frame["Current → new"])
     app.send_button.click()
     assert_one_line_error(app, "no API token for live")
+    assert sandbox.requests() == []  # not even a read
+    app.token_input.value = sandbox.token
+    app.send_button.click()  # a preview without read-back is not sent once a token is there
+    assert_one_line_error(app, "press Preview again")
     assert sandbox.requests() == []
+    app.preview_button.click()
+    assert "<b>45</b> requests" in app.preview_summary.value
+    assert "Current statuses not read" not in app.preview_summary.value
+    assert writes(sandbox) == []
 
 
 def test_a_wrong_token_stops_the_run_in_one_line_with_orders_pending(
@@ -698,10 +723,13 @@ def test_a_wrong_token_stops_the_run_in_one_line_with_orders_pending(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": "wrong-token"},
     )
-    preview_and_send(app)
-    assert app.wait(30)
-    assert_one_line_error(app, "stopped:", "token")
-    assert "pending" in app.results_summary.value
+    app.preview_button.click()  # the read is refused: nothing to preview, nothing to send
+    assert_one_line_error(app, "Could not read what", "token")
+    assert app.last_note is app.preview_panel.note
+    assert app.send_button.disabled and app.preview_grid.frame is None
+    app.send_button.click()
+    assert_one_line_error(app, "press Preview first")
+    assert writes(sandbox) == []
     assert "wrong-token" not in all_state(app)
 
 
@@ -721,9 +749,9 @@ def test_a_stopped_run_looks_stopped_and_resume_completes_it(make_app: MakeApp) 
     results = app.results
     assert results is not None
     pending = int((results["outcome"] == "pending").sum())
-    assert 0 < pending < SAMPLE_SENT
+    assert 0 < pending < 45
     # Not a full bar reading "45 of 45": an orange bar, "Stopped: N pending", Resume.
-    assert app.progress.value == SAMPLE_SENT - pending < app.progress.max
+    assert app.progress.value == 45 - pending < app.progress.max
     assert app.progress.bar_style == "warning"
     assert f"Stopped: {pending} orders pending" in app.eta.value
     assert app.resume_stopped_button.layout.display is None
@@ -805,37 +833,195 @@ def test_retry_failures_sends_them_again_as_a_linked_run(
         input_path=SAMPLE_CSV,
         environ={"SPECTRUM_API_TOKEN": sandbox.token},
     )
+    # Spectrum answers 500 to every attempt at one order: it ends failed.
+    sandbox.settings.fail_first = {"HA-US-DEV00011104": 4}
     preview_and_send(app)
-    assert app.wait(30)
-    assert "not_found 1" in app.results_summary.value
-    # Someone creates the line item the sheet had a typo for; now the order can go.
-    sandbox.store.seed(
-        [
-            {
-                "purchaseOrderNumber": "HA-US-DEV00011103",
-                "recipeSetId": "HS7SW33X",
-                "workflowStatus": "not-started",
-            }
-        ]
-    )
-    app.retry_button.click()
-    app.yes_button.click()
-    assert app.wait(30)
-    # Without "not found" there is nothing to retry: no run is made, run 1 stays shown.
-    assert "Nothing to send" in message(app)
-    assert app.run_id == 1
+    assert app.wait(60)
+    assert "failed 1" in app.results_summary.value, app.results_summary.value
     assert not app.retry_button.disabled
-    app.include_not_found.value = True
     app.retry_button.click()
     assert "send <b>1</b> orders again" in app.run_panel.question.value
     app.yes_button.click()
     assert app.wait(30)
     assert app.run_id == 2, message(app)
     assert app.results is not None
-    assert app.results["outcome"].tolist() == ["updated"]
+    assert app.results[["purchaseOrderNumber", "outcome"]].values.tolist() == [
+        ["HA-US-DEV00011104", "updated"]
+    ]
     with Journal(tmp_path / "runs") as journal:
         assert int(journal.runs().loc[1, "parent_run"]) == 1
     assert 'download="run-2-report.xlsx"' in app.report_link.value
+    assert app.retry_button.disabled  # nothing left to retry
+
+
+# --------------------------------------------------------------------------- read-back, undo
+
+
+def statuses(sandbox: SandboxServer) -> dict[tuple[str, str], str]:
+    lines = sandbox.store.line_statuses()
+    return {
+        (po, line): status
+        for po, line, status in lines[
+            ["purchaseOrderNumber", "recipeSetId", "workflowStatus"]
+        ].itertuples(index=False)
+    }
+
+
+def _other(status: str) -> str:
+    return "on-hold" if status == "completed" else "completed"
+
+
+def three_orders_sheet(tmp_path: Path, sandbox: SandboxServer) -> tuple[Path, list[str]]:
+    """A sheet of three real orders: the first already set, the second half set, the third
+    all to change. Returns the sheet and the three POs."""
+    now = statuses(sandbox)
+    pos = sorted({po for po, _line in now})[:3]
+    rows = ["PO Number,Recipe Set ID,New Status"]
+    for n, po in enumerate(pos):
+        lines = [(line, st) for (p, line), st in now.items() if p == po]
+        for k, (line, status) in enumerate(lines):
+            keep = n == 0 or (n == 1 and k > 0)
+            rows.append(f"{po},{line},{status if keep else _other(status)}")
+    sheet = tmp_path / "three.csv"
+    sheet.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return sheet, pos
+
+
+def test_the_preview_reads_back_and_send_sends_only_what_changes(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (same, half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=False),
+        environment="live",
+        input_path=sheet,
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    app.preview_button.click()
+    summary = html.unescape(app.preview_summary.value)
+    assert "will be sent <b>2</b>" in summary and "already set: not sent <b>1</b>" in summary
+    assert "<b>2</b> requests" in summary
+    grid = app.preview_grid.frame
+    assert grid is not None
+    by_line = grid.set_index(["PO number", "Line item"])
+    half_lines = [line for (po, line) in before if po == half]
+    changed, kept = half_lines[0], half_lines[1]
+    wanted = _other(before[(half, changed)])
+    assert by_line.loc[(half, changed), "Current → new"] == f"{before[(half, changed)]} → {wanted}"
+    assert by_line.loc[(half, changed), "What happens"] == "will be sent"
+    assert by_line.loc[(half, kept), "What happens"] == "already set: not sent"
+    assert by_line.loc[(half, kept), "Current → new"] == f"already {before[(half, kept)]}"
+    assert set(by_line.loc[same, "What happens"]) == {"already set: not sent"}
+    assert writes(sandbox) == []  # the preview only read
+
+    app.send_button.click()
+    assert "<b>2</b> requests" in app.run_panel.question.value
+    assert "Not sent: 1 already set" in app.run_panel.question.value
+    app.yes_button.click()
+    assert app.wait(30)
+    sent = {r["purchaseOrderNumber"]: r["recipeSetReadableIds"] for r in writes(sandbox)}
+    assert set(sent) == {half, moved}  # the order already set cost no request
+    assert sent[half] == [changed]  # only the line item that changes
+    assert app.results is not None
+    outcome = app.results.set_index("purchaseOrderNumber")["outcome"]
+    assert outcome[same] == "unchanged" and outcome[half] == outcome[moved] == "updated"
+    after = statuses(sandbox)
+    assert after[(half, changed)] == wanted and after[(half, kept)] == before[(half, kept)]
+    assert "unchanged 1" in app.results_summary.value
+    assert not app.undo_button.disabled  # a finished run that changed something
+
+
+def test_undo_restores_before_images_and_keeps_a_line_item_changed_since(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (same, _half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    app = make_app(
+        environments_file=environments(tmp_path, sandbox, production=True),
+        environment="live",
+        input_path=sheet,
+        environ={"SPECTRUM_API_TOKEN": sandbox.token},
+    )
+    preview_and_send(app, confirm="live")
+    assert app.wait(30)
+    assert app.run_id == 1
+    sent = statuses(sandbox)
+    moved_lines = [line for (po, line) in before if po == moved]
+    # Someone else changes a line item of the run after it.
+    sandbox.store.apply_status_update(
+        moved, [{"recipeSetReadableId": moved_lines[0], "workflowStatus": "cancelled"}]
+    )
+    writes_before_undo = len(writes(sandbox))
+
+    app.undo_button.click()
+    table = app.undo_grid.frame
+    assert table is not None
+    by_line = table.set_index(["PO number", "Line item"])
+    assert by_line.loc[(moved, moved_lines[0]), "What happens"] == (
+        "left alone: changed since run 1: now cancelled"
+    )
+    assert by_line.loc[(moved, moved_lines[1]), "What happens"] == "will be restored"
+    assert by_line.loc[(moved, moved_lines[1]), "Back to"] == before[(moved, moved_lines[1])]
+    assert same not in set(table["PO number"])  # the run did not change it
+    assert "<b>1</b> left alone" in app.undo_summary.value
+    question = app.run_panel.question.value
+    assert "Undo run 1" in question and "PRODUCTION" in question
+    assert len(writes(sandbox)) == writes_before_undo  # reading only, so far
+    app.yes_button.click()  # production keeps the typed name
+    assert_one_line_error(app, "live is production")
+    app.confirm_input.value = "live"
+    app.yes_button.click()
+    assert app.wait(30)
+    assert app.run_id == 2, message(app)
+    after = statuses(sandbox)
+    for (po, line), status in before.items():
+        if (po, line) == (moved, moved_lines[0]):
+            assert after[(po, line)] == "cancelled"  # kept: someone changed it since
+        else:
+            assert after[(po, line)] == status, (po, line, sent[(po, line)])
+    assert "Run 1 undone as run 2" in html.unescape(app.undo_summary.value)
+    assert "1 line items left alone" in html.unescape(app.undo_summary.value)
+    assert "Run 2 (undo of run 1)" in app.results_summary.value
+    assert "Run 2 finished" in message(app), message(app)
+    assert app.results_grid.frame is not None and len(app.results_grid.frame) == 2
+    assert 'download="run-2-report.xlsx"' in app.report_link.value
+    assert app.results is not None and set(app.results["outcome"]) == {"updated"}
+    with Journal(tmp_path / "runs") as journal:
+        assert int(journal.runs().loc[1, "parent_run"]) == 1
+
+
+def test_undo_an_earlier_run_picked_from_the_history_in_a_new_kernel(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    sheet, (_same, half, moved) = three_orders_sheet(tmp_path, sandbox)
+    before = statuses(sandbox)
+    kwargs: dict[str, Any] = {
+        "environments_file": environments(tmp_path, sandbox, production=False),
+        "environment": "live",
+        "environ": {"SPECTRUM_API_TOKEN": sandbox.token},
+    }
+    first = make_app(input_path=sheet, **kwargs)
+    preview_and_send(first)
+    assert first.wait(30)
+    first.close()
+
+    second = make_app(**kwargs)  # another kernel: only the journal knows run 1
+    labels = [label for label, _v in second.run_history.options]
+    assert labels[0].startswith("run 1: three.csv on ") and "2 orders changed" in labels[0]
+    assert second.undo_button.disabled  # no run on screen
+    second.environment_dropdown.value = "sandbox"
+    second.undo_picked_button.click()
+    assert second.environment_dropdown.value == "live"  # the run's own environment
+    assert second.undo_grid.frame is not None
+    assert set(second.undo_grid.frame["What happens"]) == {"will be restored"}
+    second.yes_button.click()
+    assert second.wait(30)
+    assert statuses(sandbox) == before
+    assert "Run 2 finished" in message(second), message(second)
+    assert {r["purchaseOrderNumber"] for r in writes(sandbox)[-2:]} == {half, moved}
+    second.run_history.value = 2  # undoing the undo: nothing was changed since
+    assert [v for _l, v in second.run_history.options] == [2, 1]
 
 
 def test_buttons_in_the_wrong_order_give_one_line_next_to_the_button(make_app: MakeApp) -> None:

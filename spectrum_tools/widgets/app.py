@@ -7,9 +7,11 @@ folder; starts the bundled sandbox on demand. Reads ``SPECTRUM_API_TOKEN`` and
 
 Every step calls the library: :func:`~spectrum_tools.read_updates`,
 :func:`~spectrum_tools.validate_updates`, :func:`~spectrum_tools.plan_updates`,
-:func:`~spectrum_tools.runs.skip_applied`, :func:`~spectrum_tools.runs.send_plan` (the very
-plan the preview showed), :func:`~spectrum_tools.runs.resume_run`,
-:func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.report.write_report`.
+:func:`~spectrum_tools.runs.preview_send` (skips what earlier runs applied, reads what
+Spectrum holds), :func:`~spectrum_tools.runs.send_plan` (exactly the preview shown),
+:func:`~spectrum_tools.runs.resume_run`,
+:func:`~spectrum_tools.runs.retry_failed`, :func:`~spectrum_tools.runs.undo_run`,
+:func:`~spectrum_tools.report.write_report`.
 The widgets only gather arguments and show answers. Each message is one line, shown next
 to the button that caused it.
 
@@ -42,6 +44,7 @@ from spectrum_tools.environments import (
 from spectrum_tools.errors import ConfigError, JournalError, NotFoundError, RunStoppedError
 from spectrum_tools.journal import DEFAULT_RUNS_DIR, JOURNAL_FILE, Journal
 from spectrum_tools.planning import Plan, plan_updates
+from spectrum_tools.readback.preview import Preview
 from spectrum_tools.report import write_report
 from spectrum_tools.results import line_results
 from spectrum_tools.runs import (
@@ -49,8 +52,8 @@ from spectrum_tools.runs import (
     resume_run,
     retry_failed,
     send_plan,
-    skip_applied,
     source_identity,
+    undo_run,
 )
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.schema import OUTCOME, PO, VALID, Outcome
@@ -62,10 +65,11 @@ from spectrum_tools.widgets.checks import ValidatePanel
 from spectrum_tools.widgets.environment import EnvironmentPanel
 from spectrum_tools.widgets.files import add_sheet, row_outcomes, split_rows, write_rows
 from spectrum_tools.widgets.fixes import LEFT_OUT, apply_corrections
-from spectrum_tools.widgets.preview import PreviewPanel, SendPreview, build_send_preview
+from spectrum_tools.widgets.preview import PreviewPanel, build_send_preview, send_question
 from spectrum_tools.widgets.results import ResultsPanel, unfinished_options
 from spectrum_tools.widgets.run import BackgroundRun, RunPanel, WidgetProgress
 from spectrum_tools.widgets.source import SourcePanel
+from spectrum_tools.widgets.undo import UndoPanel, history_options, undo_table
 
 __all__ = ["BulkUpdateApp"]
 
@@ -171,7 +175,7 @@ class BulkUpdateApp:
         self._pending_from: _SentFrom | None = None
         self.plan: Plan | None = None
         self.checked: pd.DataFrame | None = None
-        self.preview: SendPreview | None = None
+        self.preview: Preview | None = None
         self.results: pd.DataFrame | None = None
         self.run_id: int | None = None
         self.last_message = ""
@@ -196,6 +200,8 @@ class BulkUpdateApp:
         self.preview_panel = PreviewPanel(max_per_minute=max_per_minute, workers=workers)
         self.run_panel = RunPanel()
         self.results_panel = ResultsPanel()
+        self.undo_panel = UndoPanel()
+        self.results_panel.box.children = (*self.results_panel.box.children, self.undo_panel.box)
         self._expose()
         self._wire()
         self.widget = w.VBox(
@@ -254,6 +260,15 @@ class BulkUpdateApp:
         self.unfinished_runs, self.refresh_runs_button = out.unfinished, out.refresh_button
         self.resume_button = out.resume_button
         self.resume_stopped_button = run.resume_button
+        self.undo_button, self.run_history = (
+            self.undo_panel.this_run_button,
+            self.undo_panel.history,
+        )
+        self.undo_picked_button, self.undo_grid = (
+            self.undo_panel.history_button,
+            self.undo_panel.grid,
+        )
+        self.undo_summary = self.undo_panel.summary
 
     def _notes(self) -> dict[str, w.HTML]:
         env, src, val = self.environment_panel, self.source_panel, self.validate_panel
@@ -266,6 +281,7 @@ class BulkUpdateApp:
             "send": run.note,
             "retry": out.retry_note,
             "resume": out.resume_note,
+            "undo": self.undo_panel.note,
         }
 
     def _wire(self) -> None:
@@ -281,6 +297,8 @@ class BulkUpdateApp:
         self.resume_button.on_click(lambda _b: on(self._ask_resume_picked, "resume")())
         self.resume_stopped_button.on_click(lambda _b: on(self._ask_resume_current, "send")())
         self.refresh_runs_button.on_click(lambda _b: on(self._refresh_runs, "resume")())
+        self.undo_button.on_click(lambda _b: on(self._ask_undo_current, "undo")())
+        self.undo_picked_button.on_click(lambda _b: on(self._ask_undo_picked, "undo")())
         self.environment_dropdown.observe(self._environment_changed, names="value")
         self.custom_url.observe(self._environment_changed, names="value")
         self.send_partial_orders.observe(lambda _c: self._plan_changed(), names="value")
@@ -347,7 +365,7 @@ class BulkUpdateApp:
             self._previewed is not None
             and self._previewed == self._settings_key()
             and self.preview is not None
-            and self.preview.plan.request_count > 0
+            and self.preview.requests > 0
         )
 
     def _settings_changed(self) -> None:
@@ -382,6 +400,7 @@ class BulkUpdateApp:
             return  # the run goes on; its results still show when it ends
         self.run_panel.reset()
         self.results_panel.clear()
+        self.undo_panel.clear()
         self.results, self.run_id = None, None
         for note in self._notes().values():
             if note is not self.source_panel.note:
@@ -486,20 +505,35 @@ class BulkUpdateApp:
         env = self.environment_panel.selected()
         options = self.preview_panel.options()
         client = self._client_for_preview(env)
-        if client is not None and not self.force.value:
-            plan = skip_applied(plan, client.host, runs_dir=self.runs_dir)
-        preview = build_send_preview(plan, client, options)
+        recording = Recording(runs_dir=self.runs_dir, force=bool(self.force.value))
+        preview = build_send_preview(plan, client, options, recording=recording)
         host = client.host if client is not None else (env.host or env.name)
-        self.preview_panel.show(preview, f"{host} ({env.name})", self.source_panel.label)
+        if preview.stopped is not None:  # e.g. a refused token: nothing is known, nothing sent
+            self.preview, self._previewed = None, None
+            self.preview_panel.clear()
+            self.run_panel.allow_send(False, _PREVIEW_FIRST)
+            self._say(
+                f"Could not read what {host} holds, so nothing can be previewed or sent: "
+                f"{preview.stopped.message}",
+                self.preview_panel.note,
+                error=True,
+            )
+            return
+        self.preview_panel.show(preview, f"{host} ({env.name})", self.source_panel.label, plan)
         self.preview, self._previewed = preview, self._settings_key()
         self.run_panel.close_question()
-        if plan.request_count == 0:
+        if preview.requests == 0:
             self.run_panel.allow_send(False, "nothing to send")
-            self._say("Nothing to send: no order has only valid rows.", self.preview_panel.note)
+            why = (
+                "every order already holds its new status, or is held back"
+                if preview.read_back
+                else "no order has only valid rows"
+            )
+            self._say(f"Nothing to send: {why}.", self.preview_panel.note)
             return
         self.run_panel.allow_send(not self.running)
         self._say(
-            f"Preview ready: {plan.request_count:,} requests. Send is enabled.",
+            f"Preview ready: {preview.requests:,} requests. Send is enabled.",
             self.preview_panel.note,
             good=True,
         )
@@ -525,18 +559,13 @@ class BulkUpdateApp:
             )
         env = self.environment_panel.selected()
         preview = self.preview
-        plan = preview.plan
+        if not preview.read_back and self._has_token():
+            raise ConfigError(
+                "press Preview again: with the token, the preview reads what Spectrum holds "
+                "and sends only what changes"
+            )
         connection = self._connect(env)  # a real environment needs its token by now
-        lines = int((preview.lines["decision"] == "send").sum())
-        others = len(preview.orders) - plan.request_count
-        question = (
-            f"Send <b>{plan.request_count:,}</b> requests (one per order, {lines:,} line items) "
-            f"to <b>{connection.client.host}</b> ({env.name}), at "
-            f"{self.max_per_minute.value} a minute: about "
-            f"<b>{_render.duration(preview.eta_s)}</b>?"
-            + (f" The other {others:,} orders are not sent (see the preview)." if others else "")
-        )
-        self._ask(question, env, self._send)
+        self._ask(send_question(preview, connection.client.host, env.name), env, self._send)
 
     def _ask(self, question: str, env: Environment, action: Callable[[], None]) -> None:
         warning = (
@@ -568,8 +597,8 @@ class BulkUpdateApp:
         if not self.send_ready or self.preview is None:
             raise ConfigError(_PREVIEW_FIRST)
         env = self.environment_panel.selected()
-        plan = self.preview.plan
-        options = self.preview_panel.options()
+        preview = self.preview
+        options = preview.options
         name, digest = source_identity(self.source_panel.source())
         recording = Recording(
             runs_dir=self.runs_dir,
@@ -581,9 +610,9 @@ class BulkUpdateApp:
         self._pending_from = self._sent_from_now()
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            # The plan previewed above, not the file read and planned again.
+            # Exactly the preview on screen: nothing is read or planned again.
             return send_plan(
-                plan,
+                preview,
                 connection.client,
                 options,
                 recording=recording,
@@ -596,7 +625,7 @@ class BulkUpdateApp:
         self.preview_panel.note.value = _render.info_line(
             "Sent as previewed. Preview again to send anything more."
         )
-        self._start(f"Sending {plan.request_count:,} requests to {connection.client.host}", work)
+        self._start(f"Sending {preview.requests:,} requests to {connection.client.host}", work)
 
     def _sent_from_now(self) -> _SentFrom | None:
         try:
@@ -703,6 +732,75 @@ class BulkUpdateApp:
 
         self._start(f"Resuming run {run_id} on {env.name}", work)
 
+    # ------------------------------------------------------------------ undo
+
+    def _undoable(self, results: pd.DataFrame) -> bool:
+        """A finished run (nothing pending) that changed something can be undone."""
+        outcomes = results[OUTCOME]
+        changed = outcomes.isin([Outcome.UPDATED.value, Outcome.PARTIAL.value]).any()
+        return bool(changed) and not (outcomes == Outcome.PENDING.value).any()
+
+    def _ask_undo_current(self) -> None:
+        if self.run_id is None:
+            raise ConfigError("no run on screen: send one, or pick an earlier run below")
+        self._ask_undo(self.run_id)
+
+    def _ask_undo_picked(self) -> None:
+        run_id = self.undo_panel.selected_run()
+        if run_id is None:
+            raise ConfigError("no earlier run picked")
+        self._ask_undo(run_id)
+
+    def _ask_undo(self, run_id: int) -> None:
+        """Read what undoing ``run_id`` would do, show it, then ask like a send."""
+        self._idle_or_raise()
+        env = self._environment_of_run(run_id)
+        names = [value for _label, value in self.environment_dropdown.options]
+        if self.environment_dropdown.value != env.name and env.name in names:
+            self.environment_panel.select(env.name)  # the run's own environment
+        client = self._connect(env, run_id=run_id).client
+        dry = undo_run(run_id, client, runs_dir=self.runs_dir, dry_run=True, progress=False)
+        with Journal.existing(self.runs_dir) as journal:
+            record = journal.load_run(run_id)
+        restore = self.undo_panel.show_preview(run_id, undo_table(record, dry), client.host)
+        orders = int((dry[OUTCOME] == Outcome.DRY_RUN.value).sum())
+        if not orders:
+            self._say(
+                f"Nothing to undo for run {run_id}: every line item is as before, or left "
+                "alone (see the table).",
+                self.undo_panel.note,
+            )
+            return
+        eta = self.preview_panel.options().eta_seconds(orders)
+        self._ask(
+            f"Undo run {run_id}: set <b>{restore:,}</b> line items in <b>{orders:,}</b> orders "
+            f"back to what they were before it, on <b>{client.host}</b> ({env.name}): "
+            f"<b>{orders:,}</b> requests, about <b>{_render.duration(eta)}</b>? Line items "
+            "changed since the run are left alone (see the table under Undo).",
+            env,
+            lambda: self._undo(run_id),
+        )
+        self._say("Check what it restores, then press “Yes, send” in step 5.", self.undo_panel.note)
+
+    def _undo(self, run_id: int) -> None:
+        env = self._environment_of_run(run_id)
+        connection = self._connect(env, run_id=run_id)
+        pace = self._pace()
+        self._pending_from = None
+
+        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
+            return undo_run(
+                run_id,
+                connection.client,
+                runs_dir=self.runs_dir,
+                progress=False,
+                stop=stop,
+                observers=[observer],
+                **pace,
+            )
+
+        self._start(f"Undoing run {run_id} on {env.name}", work)
+
     def _host_of_run(self, run_id: int) -> str:
         with Journal.existing(self.runs_dir) as journal:
             return str(journal.load_run(run_id).meta["host"])
@@ -780,8 +878,10 @@ class BulkUpdateApp:
         observer = WidgetProgress(self.run_panel)
         self._observer = observer
         self.run_panel.reset()
+        self.results_panel.show_files(None, None, None, clear=True)  # no stale files
         self.run_panel.set_running(True)
         self.retry_button.disabled = self.resume_button.disabled = True
+        self.undo_button.disabled = True
         self._say(f"{what}… (Stop ends it gracefully)", self.run_panel.note)
         self._background = BackgroundRun(
             lambda stop: work(stop, observer), on_done=self._finished
@@ -835,6 +935,9 @@ class BulkUpdateApp:
             if self.results is not None:
                 bad = self.results[OUTCOME].isin([Outcome.FAILED.value, Outcome.NOT_FOUND.value])
                 self.retry_button.disabled = not bool(bad.any()) or self.run_id is None
+                self.undo_button.disabled = not self._undoable(self.results)
+                if error is None and results is not None and "undo_of" in results.attrs:
+                    self.undo_panel.show_done(results)
             self.run_panel.allow_send(self.send_ready, "" if self.send_ready else _PREVIEW_FIRST)
 
     def _show_results(self, results: pd.DataFrame) -> None:
@@ -847,13 +950,19 @@ class BulkUpdateApp:
         if self._pending_from is not None:
             self._sent_from.setdefault(int(run_id), self._pending_from)
             self._pending_from = None
-        self.results_panel.show(results, f"Run {run_id}")
+        undo_of = results.attrs.get("undo_of")
+        title = f"Run {run_id}" + (f" (undo of run {undo_of})" if undo_of is not None else "")
+        # A frame in ``attrs`` (an undo's ``left_alone``) breaks pandas' own copies: the
+        # tables and files get the results without it.
+        results = results.copy(deep=False)
+        results.attrs = {k: v for k, v in results.attrs.items() if not hasattr(v, "columns")}
+        self.results_panel.show(results, title)
+        self._write_files(int(run_id), results)  # the files first: then the run is "done"
         pending = int((results[OUTCOME] == Outcome.PENDING.value).sum())
         if pending:
             self._say(f"Run {run_id} stopped with {pending:,} orders pending: Resume it.", note)
         else:
             self._say(f"Run {run_id} finished: {_render.counts_text(results)}.", note, good=True)
-        self._write_files(int(run_id), results)
 
     def _write_files(self, run_id: int, results: pd.DataFrame) -> None:
         """The report (with the corrections), the error file and the success file."""
@@ -918,6 +1027,7 @@ class BulkUpdateApp:
             self._error(exc, self.results_panel.resume_note)
             return
         self.results_panel.show_unfinished(unfinished_options(runs))
+        self.undo_panel.show_history(history_options(runs))
 
     # ------------------------------------------------------------------ life cycle
 

@@ -101,8 +101,21 @@ class ResultsPanel:
         failed = int(counts.get(Outcome.FAILED.value, 0) + counts.get(Outcome.NOT_FOUND.value, 0))
         self.retry_button.disabled = failed == 0
 
-    def show_files(self, report: Path | None, errors: Path | None, successes: Path | None) -> None:
-        """Links to download the report workbook, the error file and the success file."""
+    def show_files(
+        self,
+        report: Path | None,
+        errors: Path | None,
+        successes: Path | None,
+        *,
+        clear: bool = False,
+    ) -> None:
+        """Links to download the report workbook, the error file and the success file.
+
+        ``clear``: no links at all (a run is going: the last run's files are stale).
+        """
+        if clear:
+            self.report_link.value = self.errors_link.value = self.success_link.value = ""
+            return
         self.report_link.value = (
             _render.download_link(report, "Report workbook") if report is not None else ""
         )
