@@ -1,7 +1,7 @@
 """The subcommands' arguments, and the function that runs each.
 
-Each ``register`` below defines one command's arguments and names the function that
-runs it, ``"module:function"`` (:func:`~spectrum_tools.cli.arguments.runs_with`);
+Each function below adds one command's arguments and names the function that runs
+it, ``"module:function"`` (:func:`~spectrum_tools.cli.arguments.runs_with`);
 :mod:`~spectrum_tools.cli.entry` imports that module only when its command runs. So
 this module imports nothing heavy: building the parser, ``--help`` and ``validate`` never
 load the HTTP, retry, server or Jupyter stacks (issue 14; a test checks it).
