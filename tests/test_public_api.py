@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -31,15 +33,66 @@ def test_all_is_sorted() -> None:
     assert spectrum_tools.__all__ == sorted(spectrum_tools.__all__)
 
 
+def _type_checking_imports() -> dict[str, str]:
+    """Public name -> module, from the root's ``if typing.TYPE_CHECKING:`` imports (what
+    type checkers and IDEs see; at run time the names are loaded lazily)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "typing.TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom), ast.unparse(stmt)
+                for alias in stmt.names:
+                    found[alias.asname or alias.name] = str(stmt.module)
+    return found
+
+
 def test_all_equals_the_public_names_of_the_package() -> None:
-    # Every public name the package root binds is in __all__, and nothing else is
-    # (submodules are attributes too once imported: they are not names of the API).
+    # What type checkers see is exactly __all__, and every name resolves to the object
+    # its module defines (the lazy table and the static imports agree).
+    static = _type_checking_imports()
+    assert sorted(static) == spectrum_tools.__all__
+    for name, module in static.items():
+        assert getattr(spectrum_tools, name) is getattr(importlib.import_module(module), name)
+    # Nothing else public is bound on the root, even with every name loaded (submodules
+    # are attributes too once imported: they are not names of the API).
     bound = {
         name
         for name, value in vars(spectrum_tools).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert set(spectrum_tools.__all__) - {"__version__"} == bound
+    assert bound <= set(spectrum_tools.__all__)
+    assert set(spectrum_tools.__all__) <= set(dir(spectrum_tools))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="send_update"):
+        _ = spectrum_tools.send_update  # type: ignore[attr-defined]
+    with pytest.raises(ImportError, match="send_update"):
+        from spectrum_tools import send_update  # type: ignore[attr-defined]  # noqa: F401
+
+
+def test_star_import_gives_every_public_name() -> None:
+    namespace: dict[str, object] = {}
+    exec("from spectrum_tools import *", namespace)  # noqa: S102 (a star import is module-level only)
+    assert set(spectrum_tools.__all__) <= set(namespace)
+
+
+def test_a_public_name_beats_the_submodule_it_shares_after_a_lazy_load() -> None:
+    # ``reconcile`` is a public function and a submodule; importing the submodule first
+    # (as the CLI's reconcile command does) must not turn the public name into a module.
+    code = (
+        "import types, spectrum_tools.reconcile, spectrum_tools\n"
+        "from spectrum_tools import reconcile\n"
+        "assert not isinstance(spectrum_tools.reconcile, types.ModuleType)\n"
+        "assert reconcile is spectrum_tools.reconcile\n"
+        "print(reconcile.__module__, reconcile.__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["spectrum_tools.reconcile", "reconcile"]
 
 
 def test_all_has_no_duplicates() -> None:

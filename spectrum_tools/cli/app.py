@@ -8,7 +8,6 @@ from pathlib import Path
 
 from spectrum_tools.cli.common import (
     EXIT_OK,
-    Subparsers,
     check_port,
     out,
 )
@@ -18,24 +17,11 @@ from spectrum_tools.errors import (
 )
 from spectrum_tools.widgets import notebooks_dir
 
-__all__ = ["register"]
+__all__ = ["app_command"]
 
 
-def register(sub: Subparsers) -> None:
-    """Add ``app``."""
-    p = sub.add_parser("app", help="serve the bulk-update notebook as a web app (Voila)")
-    p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
-    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
-    p.add_argument(
-        "--environments",
-        type=Path,
-        metavar="FILE",
-        help="environments file (default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
-    )
-    p.set_defaults(func=_app)
-
-
-def _app(args: argparse.Namespace) -> int:
+def app_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools app`` (arguments: :mod:`.commands`); return the exit code."""
 
     try:
         from voila.app import Voila

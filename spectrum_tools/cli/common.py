@@ -1,5 +1,10 @@
-"""What every subcommand shares: exit codes, one-line messages, the environment options,
-the confirmation, and printing plans, outcomes and where a run is recorded.
+"""What the sending subcommands share: the environment and its client, the
+confirmation, and printing outcomes and where a run is recorded; writing results.
+
+Heavy (the client, the sandbox connection, reports): imported only by the commands that
+send or read Spectrum, when they run. The light shared pieces live in
+:mod:`~spectrum_tools.cli.console`, :mod:`~spectrum_tools.cli.arguments` and
+:mod:`~spectrum_tools.cli.rows`, and are re-exported here for the subcommands.
 
 I/O: stdout, stderr, stdin (confirmation), output files named on the command line.
 """
@@ -14,10 +19,27 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import TextIO
 
 import pandas as pd
 
+from spectrum_tools.cli.arguments import (
+    Parser,
+    Subparsers,
+    UsageError,
+    add_environment_args,
+    add_sheet_args,
+    check_output,
+)
+from spectrum_tools.cli.console import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    err,
+    out,
+)
+from spectrum_tools.cli.rows import checked_rows, print_plan_summary, read_rows
 from spectrum_tools.client import SpectrumClient, check_base_url
 from spectrum_tools.connect import connect
 from spectrum_tools.engine import SendOptions, format_duration
@@ -26,34 +48,13 @@ from spectrum_tools.environments import (
     Environment,
     environments_file,
     load_environments,
-    load_status_aliases,
 )
-from spectrum_tools.errors import (
-    ConfigError,
-    SpreadsheetError,
-)
+from spectrum_tools.errors import ConfigError
 from spectrum_tools.handoff import write_error_file, write_success_file
 from spectrum_tools.planning import Plan
 from spectrum_tools.report import write_report
-from spectrum_tools.schema import (
-    KEY_COLUMNS,
-    LINE_ID,
-    OUTCOME,
-    PO,
-    SOURCE_SHEET,
-    STATUS,
-    Outcome,
-    StopReason,
-)
-from spectrum_tools.sheets import read_updates, write_table
-from spectrum_tools.statuses import StatusAliases
-from spectrum_tools.validation import (
-    apply_suggestions,
-    ignored_rows,
-    problem_summary,
-    status_suggestions,
-    validate_updates,
-)
+from spectrum_tools.schema import OUTCOME, Outcome, StopReason
+from spectrum_tools.sheets import write_table
 
 __all__ = [
     "EXIT_INCOMPLETE",
@@ -84,109 +85,6 @@ __all__ = [
     "write_results",
 ]
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """argparse complained; the message is already one line."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
-Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
-"""What a subcommand module's ``register`` adds its parser to."""
-
-
-def err(message: str) -> None:
-    print(" ".join(message.split()), file=sys.stderr)
-
-
-def out(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def check_output(path: Path, option: str = "output") -> None:
-    """Refuse an --output (--errors, --successes) that cannot be written, before any
-    request goes out."""
-    if path.suffix.lower() not in (".csv", ".xlsx"):
-        raise ConfigError(f"{path}: --{option} must end in .csv or .xlsx")
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the folder {folder} ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK) or path.is_dir():
-        raise ConfigError(f"{path}: cannot write there")
-
-
-def add_sheet_args(p: argparse.ArgumentParser, *, environments: bool = False) -> None:
-    """--sheet, the column overrides and --apply-suggestions (validate, send)."""
-    p.add_argument("--sheet", help="workbook sheet (default: the first with the columns)")
-    p.add_argument("--po-column", metavar="HEADER", help="the purchase order number column")
-    p.add_argument(
-        "--id-column", metavar="HEADER", help="the recipe set id column (recipeSetReadableId)"
-    )
-    p.add_argument("--status-column", metavar="HEADER", help="the new workflow status column")
-    p.add_argument(
-        "--apply-suggestions",
-        action="store_true",
-        help="take the suggested status for unknown spellings (the sheet's is kept in "
-        "original_status)",
-    )
-    if environments:  # send has them already, with --env
-        p.add_argument(
-            "--environments",
-            type=Path,
-            metavar="FILE",
-            help="environments file, for the team's status aliases "
-            "(default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
-        )
-
-
-def column_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """API field -> header, from --po-column / --id-column / --status-column."""
-    given = {
-        PO: getattr(args, "po_column", None),
-        LINE_ID: getattr(args, "id_column", None),
-        STATUS: getattr(args, "status_column", None),
-    }
-    return {field: header for field, header in given.items() if header}
-
-
-def team_aliases(args: argparse.Namespace) -> StatusAliases:
-    """The team's status spellings from the environments file ([statuses.aliases])."""
-    path, required = environments_file(getattr(args, "environments", None), os.environ)
-    return load_status_aliases(path, missing_ok=not required)
-
-
-def checked_rows(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read, validate (team aliases, --apply-suggestions) and say what was left out.
-
-    Returns
-    -------
-    (rows, validated)
-        The rows as read (for the error file's original cells) and the validated rows.
-    """
-    rows = read_rows(args.file, args.sheet, columns=column_overrides(args) or None)
-    aliases = team_aliases(args)
-    validated = validate_updates(rows, aliases=aliases)
-    for row, text in ignored_rows(validated):
-        out(f"Ignored row {row} under the data (a footer, not an order): {text[:80]}")
-    hints = status_suggestions(validated, aliases=aliases)
-    hints = hints.loc[hints["suggestion"] != ""]
-    if len(hints) and getattr(args, "apply_suggestions", False):
-        validated = apply_suggestions(validated, aliases=aliases)
-        for spelling, wanted, n in hints.itertuples(index=False, name=None):
-            out(f"Applied suggestion: {spelling!r} -> {wanted} ({n:,} row{'s' * (n != 1)})")
-        out("  (the sheet's spelling is kept in the original_status column)")
-    elif len(hints):
-        shown = ", ".join(f"{a!r} -> {b}" for a, b in hints[["spelling", "suggestion"]].values[:5])
-        out(f"Suggestions: {shown}; --apply-suggestions takes them")
-    return rows, validated
-
 
 def port_in_use(port: int, what: str) -> ConfigError:
     """The one-line error for a busy port: which port, and the option that changes it."""
@@ -213,69 +111,6 @@ def check_port(port: int, what: str) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise port_in_use(port, what) from None
             raise
-
-
-def read_rows(file: str, sheet: str | None, columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """The sheet's rows; a sheet with a header and nothing under it is an error here."""
-    rows = read_updates(file, sheet=sheet, columns=columns)
-    if not any(bool((rows[c].astype(str).str.strip() != "").any()) for c in KEY_COLUMNS):
-        where = str(rows[SOURCE_SHEET].iat[0]) if len(rows) else sheet
-        raise SpreadsheetError(
-            "there are no update rows under the header (wrong sheet, or an empty export?)",
-            file=file,
-            sheet=where or None,
-        )
-    return rows
-
-
-def print_plan_summary(plan: Plan) -> None:
-    summary = plan.summary()
-    out(f"Rows:     {summary['rows']:>8,}")
-    out(f"Valid:    {summary['valid_rows']:>8,}")
-    out(f"Invalid:  {summary['invalid_rows']:>8,}")
-    table = problem_summary(plan.rows)
-    titles = {
-        "folded duplicate": "Folded duplicates (the same order, line item and status as an "
-        "earlier row: sent once)",
-        "warning": "Warnings (sent as they are: check them)",
-    }
-    for severity, group in table.groupby("severity", sort=False):
-        if severity in titles:
-            out(f"{titles[str(severity)]}:")
-        for kind, n, rows in group[["kind", "rows", "example_rows"]].itertuples(
-            index=False, name=None
-        ):
-            more = ", ..." if n > 5 else ""
-            out(f"  {n:>6,}  {kind}  (row{'s' * (n != 1)} {rows}{more})")
-    out(
-        f"Orders:   {summary['orders']:>8,}  ({summary['orders_held_invalid']:,} held back "
-        "because a row is invalid)"
-    )
-    if summary["orders_skipped"]:
-        out(
-            f"Skipped:  {summary['orders_skipped']:>8,}  orders already applied by earlier runs "
-            "(--force sends them)"
-        )
-    out(f"Requests: {summary['requests']:>8,}  (one per order)")
-
-
-def add_environment_args(p: argparse.ArgumentParser, what: str = "the environment") -> None:
-    """--base-url, or --env NAME from the team's environments file (the same as the app's)."""
-    p.add_argument(
-        "--base-url",
-        help=f"{what}, e.g. https://your-spectrum-host (default: SPECTRUM_BASE_URL)",
-    )
-    p.add_argument(
-        "--env",
-        metavar="NAME",
-        help="a named environment from the environments file, or 'sandbox' (a bundled one)",
-    )
-    p.add_argument(
-        "--environments",
-        type=Path,
-        metavar="FILE",
-        help="environments file (default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
-    )
 
 
 def environment_for(args: argparse.Namespace) -> Environment | None:

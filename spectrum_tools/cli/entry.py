@@ -6,29 +6,31 @@ I/O: reads files named on the command line, the environment (``SPECTRUM_API_TOKE
 Exit codes: 0 all good; 1 some rows or orders did not make it; 2 usage errors,
 unreadable input, or a run stopped by 401/403; 130 after Ctrl-C. A
 :class:`~spectrum_tools.errors.SpectrumError` becomes one line on stderr; tracebacks are
-for bugs. One module per subcommand: :mod:`.validate`, :mod:`.send`, :mod:`.sandbox`
-(and ``demo``), :mod:`.report` (and ``reconcile``), :mod:`.runs`, :mod:`.app`.
+for bugs.
+
+The arguments are defined in :mod:`.commands`, which names the function that runs each
+command; that function's module is imported here, when the command runs, so a command
+loads only what it uses (``validate`` never imports the HTTP, retry, server or Jupyter
+stacks). This is for start-up time, not to dodge an import cycle: every module still
+imports its dependencies at the top.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
 
-from spectrum_tools.cli import app, report, runs, sandbox, send, undo, validate
-from spectrum_tools.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    Parser,
-    UsageError,
-    check_output,
-    err,
-)
+from spectrum_tools.cli import commands
+from spectrum_tools.cli.arguments import Parser, UsageError, check_output
+from spectrum_tools.cli.console import EXIT_INTERRUPTED, EXIT_USAGE, err
 from spectrum_tools.errors import RunStoppedError, SpectrumError
 
-__all__ = ["main"]
+__all__ = ["command_function", "main"]
 
 _WRITES_TABLE = frozenset({"validate", "send", "resume", "retry", "undo"})
+
+Command = Callable[[argparse.Namespace], int]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,10 +39,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk workflow-status updates for Spectrum orders.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    for command in (validate, send, sandbox, report, runs, undo, app):
-        command.register(sub)
+    commands.register(sub)
     return parser
+
+
+def command_function(target: str) -> Command:
+    """The function a ``"module:function"`` target names, importing its module now."""
+    module, _, name = target.partition(":")
+    function: Command = getattr(importlib.import_module(module), name)
+    return function
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for option in ("output", "errors", "successes"):  # before anything is sent
                 if getattr(args, option, None) is not None:
                     check_output(getattr(args, option), option)
-        code: int = args.func(args)
+        code: int = command_function(args.command_target)(args)
         return code
     except UsageError as exc:
         err(str(exc))

@@ -10,8 +10,6 @@ from spectrum_tools.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    Subparsers,
-    add_environment_args,
     check_output,
     client_for,
     err,
@@ -33,54 +31,11 @@ from spectrum_tools.schema import StopReason
 from spectrum_tools.sheets import write_table
 from spectrum_tools.urls import environment_key
 
-__all__ = ["register"]
+__all__ = ["reconcile_command", "report_command"]
 
 
-def register(sub: Subparsers) -> None:
-    """Add ``report`` and ``reconcile``."""
-    p = sub.add_parser("report", help="write a run's report workbook (or CSV files)")
-    p.add_argument("run", type=int, help="the run's id (as the journal numbers runs)")
-    p.add_argument(
-        "--output",
-        "-o",
-        help="FILE.xlsx (Summary, Orders, Lines, Invalid rows); FOLDER/ or FILE.csv for CSVs",
-    )
-    p.add_argument(
-        "--errors",
-        type=Path,
-        metavar="FILE",
-        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
-    )
-    p.add_argument(
-        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
-    )
-    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
-    p.set_defaults(func=_report)
-
-    p = sub.add_parser("reconcile", help="compare a sheet with the statuses Spectrum holds")
-    p.add_argument("file", help="the .xlsx or .csv of PO / line item / status rows")
-    add_environment_args(p)
-    p.add_argument("--sheet", help="workbook sheet (default: the first with the columns)")
-    p.add_argument(
-        "--output", "-o", type=Path, help="write the comparison (.xlsx: Summary and Lines; .csv)"
-    )
-    p.add_argument(
-        "--max-per-minute",
-        type=float,
-        default=100.0,
-        help="read pace (default 100: Spectrum's documented safe level)",
-    )
-    p.add_argument("--workers", type=int, default=4, help="reads in flight (default 4)")
-    p.add_argument(
-        "--from-runs",
-        action="store_true",
-        help="compare with what recorded runs applied (the journal only, no API calls)",
-    )
-    p.add_argument("--runs-dir", type=Path, help="runs folder for --from-runs")
-    p.set_defaults(func=_reconcile)
-
-
-def _report(args: argparse.Namespace) -> int:
+def report_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools report`` (arguments: :mod:`.commands`); return the exit code."""
     if args.output is None and args.errors is None and args.successes is None:
         raise ConfigError("report: give --output, --errors or --successes (or several)")
     for option in ("errors", "successes"):
@@ -114,7 +69,8 @@ def _report_files(args: argparse.Namespace) -> None:
         out(f"Report written to {path}")
 
 
-def _reconcile(args: argparse.Namespace) -> int:
+def reconcile_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools reconcile`` (arguments: :mod:`.commands`); return the exit code."""
 
     output: Path | None = args.output
     if output is not None and output.suffix.lower() not in (".xlsx", ".csv"):

@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 
 from spectrum_tools.cli.common import (
     EXIT_OK,
-    Subparsers,
-    add_environment_args,
     client_for,
     confirm,
     confirm_send,
@@ -37,7 +34,7 @@ from spectrum_tools.runs import (
 )
 from spectrum_tools.schema import OUTCOME, Outcome
 
-__all__ = ["register"]
+__all__ = ["resume_command", "retry_command", "runs_command", "show_command"]
 
 _FORCE_HELP = (
     "also send line items a later run has set since (puts the older statuses back) "
@@ -45,43 +42,8 @@ _FORCE_HELP = (
 )
 
 
-def register(sub: Subparsers) -> None:
-    """Add ``resume``, ``retry``, ``runs`` and ``show``."""
-    runs_help = "runs folder (default ./spectrum-runs)"
-    p = sub.add_parser("resume", help="send a run's pending and in-flight orders, same run")
-    p.add_argument("run", type=int, nargs="?", help="run id (default: latest unfinished run)")
-    add_environment_args(p, "the run's environment")
-    p.add_argument("--runs-dir", type=Path, help=runs_help)
-    p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
-    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=_resume)
-
-    p = sub.add_parser("retry", help="send a run's failed orders again, as a new linked run")
-    p.add_argument("run", type=int, help="the run whose failed orders to send again")
-    add_environment_args(p, "the run's environment")
-    p.add_argument("--include-not-found", action="store_true", help="also retry not_found orders")
-    p.add_argument("--runs-dir", type=Path, help=runs_help)
-    p.add_argument("--output", "-o", type=Path, help="write the new run's results")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
-    p.add_argument("--force", action="store_true", help=_FORCE_HELP)
-    p.set_defaults(func=_retry)
-
-    p = sub.add_parser("runs", help="list the journal's runs with counts by outcome")
-    p.add_argument("--runs-dir", type=Path, help=runs_help)
-    p.set_defaults(func=_runs)
-
-    p = sub.add_parser("show", help="print one run: details, counts, orders not updated")
-    p.add_argument("run", type=int, help="the run's id")
-    p.add_argument("--runs-dir", type=Path, help=runs_help)
-    p.set_defaults(func=_show)
-
-
-def _resume(args: argparse.Namespace) -> int:
+def resume_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools resume`` (arguments: :mod:`.commands`); return the exit code."""
     with client_for(args) as client:
         return _resume_with(args, client)
 
@@ -118,7 +80,8 @@ def _resume_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     )
 
 
-def _retry(args: argparse.Namespace) -> int:
+def retry_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools retry`` (arguments: :mod:`.commands`); return the exit code."""
     with client_for(args) as client:
         return _retry_with(args, client)
 
@@ -180,7 +143,8 @@ def _finish_journaled(
     print_outcomes(results)
 
 
-def _runs(args: argparse.Namespace) -> int:
+def runs_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools runs`` (arguments: :mod:`.commands`); return the exit code."""
 
     location = Journal.location(args.runs_dir)
     if not location.is_file():
@@ -213,7 +177,8 @@ def _runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show(args: argparse.Namespace) -> int:
+def show_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools show`` (arguments: :mod:`.commands`); return the exit code."""
 
     with Journal.existing(args.runs_dir) as journal:
         record = journal.load_run(args.run)

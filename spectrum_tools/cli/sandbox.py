@@ -10,7 +10,6 @@ from pathlib import Path
 from spectrum_tools.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
-    Subparsers,
     out,
     port_in_use,
     print_plan_summary,
@@ -37,30 +36,11 @@ from spectrum_tools.sandbox import (
 from spectrum_tools.sheets import read_updates
 from spectrum_tools.validation import validate_updates
 
-__all__ = ["register"]
+__all__ = ["demo_command", "sandbox_command"]
 
 
-def register(sub: Subparsers) -> None:
-    """Add the subcommand(s) to the parser."""
-    p = sub.add_parser("sandbox", help="run a local Spectrum-compatible server")
-    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
-    p.add_argument("--store", type=Path, help="SQLite file (default ./spectrum-sandbox.sqlite3)")
-    p.add_argument("--seed", type=Path, help="CSV/XLSX of orders to load (default: samples)")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
-    p.add_argument(
-        "--rate-limit",
-        default="100",
-        help="requests per 60 s before answering 403, or 'off' (default 100)",
-    )
-    p.add_argument("--error-rate", type=float, default=0.0, help="share of updates answering 500")
-    p.set_defaults(func=_sandbox)
-
-    p = sub.add_parser("demo", help="send the sample sheet through a bundled sandbox")
-    p.add_argument("--output-dir", type=Path, default=Path("demo-output"))
-    p.set_defaults(func=_demo)
-
-
-def _sandbox(args: argparse.Namespace) -> int:
+def sandbox_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools sandbox`` (arguments: :mod:`.commands`); return the exit code."""
 
     limit = None if str(args.rate_limit).lower() in ("off", "none", "0") else int(args.rate_limit)
     settings = SandboxSettings(latency_s=args.latency, rate_limit=limit, error_rate=args.error_rate)
@@ -90,7 +70,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
+def demo_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools demo`` (arguments: :mod:`.commands`); return the exit code."""
 
     sheet = sample_data_dir() / "status_updates.xlsx"
     out_dir: Path = args.output_dir

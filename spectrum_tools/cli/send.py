@@ -16,9 +16,6 @@ import pandas as pd
 from spectrum_tools.cli.common import (
     EXIT_INCOMPLETE,
     EXIT_OK,
-    Subparsers,
-    add_environment_args,
-    add_sheet_args,
     checked_rows,
     client_for,
     confirm,
@@ -48,62 +45,11 @@ from spectrum_tools.runs import (
 )
 from spectrum_tools.schema import VALID
 
-__all__ = ["register"]
+__all__ = ["send_command"]
 
 
-def register(sub: Subparsers) -> None:
-    """Add the subcommand(s) to the parser."""
-    p = sub.add_parser("send", help="send a sheet's status updates to Spectrum")
-    p.add_argument("file")
-    add_environment_args(p)
-    add_sheet_args(p)
-    p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
-    p.add_argument(
-        "--max-per-minute",
-        type=float,
-        default=100.0,
-        help="request pace (default 100: Spectrum's documented safe level)",
-    )
-    p.add_argument("--workers", type=int, default=4, help="requests in flight (default 4)")
-    p.add_argument(
-        "--output", "-o", type=Path, help="write results (.xlsx: sheets Orders and Lines; or .csv)"
-    )
-    p.add_argument(
-        "--errors",
-        type=Path,
-        metavar="FILE",
-        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
-    )
-    p.add_argument(
-        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
-    )
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument(
-        "--retry-without-missing",
-        action="store_true",
-        help="after a 404/409, re-send the order without the missing line items",
-    )
-    p.add_argument(
-        "--send-partial-orders",
-        action="store_true",
-        help="send the valid rows of orders that have invalid rows",
-    )
-    p.add_argument(
-        "--no-read-back",
-        dest="read_back",
-        action="store_false",
-        help="send every planned order whole, without reading Spectrum's current state first",
-    )
-    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="also send line items an earlier run already set to the same status here",
-    )
-    p.set_defaults(func=_send)
-
-
-def _send(args: argparse.Namespace) -> int:
+def send_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools send`` (arguments: :mod:`.commands`); return the exit code."""
     if args.dry_run and args.env != SANDBOX and not os.environ.get("SPECTRUM_API_TOKEN", ""):
         return _plan_without_token(args)
     with client_for(args) as client:

@@ -12,8 +12,6 @@ from pathlib import Path
 import pandas as pd
 
 from spectrum_tools.cli.common import (
-    Subparsers,
-    add_environment_args,
     client_for,
     confirm_send,
     exit_code,
@@ -29,33 +27,13 @@ from spectrum_tools.runs import run_options, undo_run
 from spectrum_tools.schema import DETAILS, LINE_ID, OUTCOME, PO, Outcome
 from spectrum_tools.sheets import write_table
 
-__all__ = ["register"]
+__all__ = ["undo_command"]
 
 _SHOWN = 10
 
 
-def register(sub: Subparsers) -> None:
-    """Add the subcommand to the parser."""
-    p = sub.add_parser(
-        "undo", help="set what a run changed back to what Spectrum held before it (a new run)"
-    )
-    p.add_argument("run", type=int, help="the run to undo")
-    add_environment_args(p)
-    p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
-    p.add_argument("--dry-run", action="store_true", help="read and show, restore nothing")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="also restore line items someone changed since the run (their change is lost)",
-    )
-    p.add_argument("--output", "-o", type=Path, help="write the undo's results (.xlsx or .csv)")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
-    p.set_defaults(func=_undo)
-
-
-def _undo(args: argparse.Namespace) -> int:
+def undo_command(args: argparse.Namespace) -> int:
+    """Run ``spectrum-tools undo`` (arguments: :mod:`.commands`); return the exit code."""
     with client_for(args) as client:
         return _undo_with(args, client)
 
