@@ -57,6 +57,8 @@ if typing.TYPE_CHECKING:
     )
     from spectrum_tools.journal import Journal, RunRecord
     from spectrum_tools.planning import Plan, Request, plan_updates
+    from spectrum_tools.readback import read_current
+    from spectrum_tools.readback.preview import Preview
     from spectrum_tools.reconcile import (
         reconcile,
         reconcile_with_runs,
@@ -65,7 +67,15 @@ if typing.TYPE_CHECKING:
     )
     from spectrum_tools.report import export_csv, write_report
     from spectrum_tools.results import line_results
-    from spectrum_tools.runs import resume_run, retry_failed, send_updates
+    from spectrum_tools.runs import (
+        Recording,
+        preview_send,
+        resume_run,
+        retry_failed,
+        send_plan,
+        send_updates,
+        undo_run,
+    )
     from spectrum_tools.schema import Outcome
     from spectrum_tools.sheets import list_sheets, read_header, read_updates, write_table
     from spectrum_tools.statuses import WorkflowStatus, normalise_status
@@ -85,7 +95,9 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "Plan",
+    "Preview",
     "RateLimitedError",
+    "Recording",
     "Request",
     "RunRecord",
     "RunStoppedError",
@@ -104,7 +116,9 @@ __all__ = [
     "load_environments",
     "normalise_status",
     "plan_updates",
+    "preview_send",
     "problem_counts",
+    "read_current",
     "read_header",
     "read_updates",
     "reconcile",
@@ -112,7 +126,9 @@ __all__ = [
     "reconciliation_summary",
     "resume_run",
     "retry_failed",
+    "send_plan",
     "send_updates",
+    "undo_run",
     "validate_updates",
     "write_reconciliation",
     "write_report",
@@ -152,7 +168,17 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "report": ("export_csv", "write_report"),
     "results": ("line_results",),
-    "runs": ("resume_run", "retry_failed", "send_updates"),
+    "readback": ("read_current",),
+    "readback.preview": ("Preview",),
+    "runs": (
+        "Recording",
+        "preview_send",
+        "resume_run",
+        "retry_failed",
+        "send_plan",
+        "send_updates",
+        "undo_run",
+    ),
     "schema": ("Outcome",),
     "sheets": ("list_sheets", "read_header", "read_updates", "write_table"),
     "statuses": ("WorkflowStatus", "normalise_status"),

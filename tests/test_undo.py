@@ -40,7 +40,7 @@ def test_undo_restores_every_line_item_to_its_before_image(
     assert store_statuses(sandbox) == before
     assert set(undone["outcome"]) == {"updated"}
     assert undone.attrs["undo_of"] == run
-    assert undone.attrs["left_alone"].empty
+    assert undone.attrs["left_alone"] == []
     with Journal(runs) as journal:
         record = journal.load_run(int(undone.attrs["run_id"]))
     assert record.meta["parent_run"] == run
@@ -63,7 +63,7 @@ def test_undo_keeps_a_line_item_someone_changed_after_the_run(
     assert now[(po, rid)] == "cancelled"  # kept as it is
     others = [k for k in before if k[0] == po and k[1] != rid]
     assert all(now[k] == before[k] for k in others)  # the rest restored
-    left = undone.attrs["left_alone"]
+    left = pd.DataFrame(undone.attrs["left_alone"])
     assert left["recipeSetReadableId"].tolist() == [rid]
     assert left["details"].iat[0] == f"changed since run {run}: now cancelled"
     if others:  # the order went with the other line items, and says what it left alone
@@ -106,7 +106,7 @@ def test_a_run_sent_without_read_back_has_nothing_to_undo_and_says_why(
     sandbox.clear_requests()
     undone = undo_run(run, client_for(sandbox), runs_dir=runs, progress=False)
     assert _status_puts(sandbox) == []
-    left = undone.attrs["left_alone"]
+    left = pd.DataFrame(undone.attrs["left_alone"])
     assert len(left) == len(sheet(sandbox, pos))
     assert left["details"].str.startswith("no before-image").all()
 

@@ -86,11 +86,9 @@ def _send_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     preview = preview_send(
         plan, client, options, recording=recording, read_back=args.read_back, progress=True
     )
-    stopped = preview.stopped
-    if stopped is not None:
-        raise RunStoppedError(f"reading the current state: {stopped.message}")
-    print_preview(preview, client.host)
-    if not args.dry_run and preview.requests and not args.yes:
+    if preview.stopped is None:  # a read that stopped sends nothing; the files say pending
+        print_preview(preview, client.host)
+    if preview.stopped is None and not args.dry_run and preview.requests and not args.yes:
         confirm(client.host, preview.plan, options, warning=final_warning(preview))
     return run_and_report(
         preview,

@@ -48,7 +48,7 @@ def _undo_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     out(f"Reading what run {args.run} changed, as {client.host} holds it now ...")
     preview = undo_run(args.run, client, dry_run=True, progress=True, **common)
     to_send = int((preview[OUTCOME] == Outcome.DRY_RUN.value).sum())
-    _print_left_alone(preview.attrs["left_alone"], args.run)
+    _print_left_alone(pd.DataFrame(preview.attrs["left_alone"], columns=[PO, LINE_ID, DETAILS]))
     out(
         f"Orders to restore: {to_send:,}; already as before: "
         f"{int((preview[OUTCOME] == Outcome.UNCHANGED.value).sum()):,}."
@@ -74,7 +74,7 @@ def _undo_with(args: argparse.Namespace, client: SpectrumClient) -> int:
     return exit_code(results)
 
 
-def _print_left_alone(left: pd.DataFrame, run_id: int) -> None:
+def _print_left_alone(left: pd.DataFrame) -> None:
     if left.empty:
         return
     out(f"Left as they are ({len(left):,} line items):")

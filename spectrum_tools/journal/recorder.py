@@ -40,6 +40,7 @@ from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
     LINE_ID,
+    MISSING_IDS,
     OUTCOME,
     PO,
     SOURCE_ROWS,
@@ -315,10 +316,19 @@ def start_run(
     ]
     items = {(r.purchase_order, li["recipeSetReadableId"]) for r in requests for li in r.line_items}
     aside = plan.set_aside
+    missing = (
+        aside[MISSING_IDS].fillna("").astype(str).tolist()
+        if MISSING_IDS in aside
+        else [""] * len(aside)
+    )
     aside_rows = [
-        (len(requests) + j, str(po), str(outcome), int(count), str(rows), str(details))
-        for j, (po, outcome, count, rows, details) in enumerate(
-            aside[[PO, OUTCOME, LINE_COUNT, SOURCE_ROWS, DETAILS]].itertuples(index=False)
+        (len(requests) + j, str(po), str(outcome), int(count), str(rows), str(details), gone)
+        for j, ((po, outcome, count, rows, details), gone) in enumerate(
+            zip(
+                aside[[PO, OUTCOME, LINE_COUNT, SOURCE_ROWS, DETAILS]].itertuples(index=False),
+                missing,
+                strict=True,
+            )
         )
     ]
     lock: RunLock | None = None
@@ -365,8 +375,8 @@ def start_run(
             )
             db.executemany(
                 "INSERT INTO orders (run_id, seq, kind, purchaseOrderNumber, outcome,"
-                " line_count, source_rows, details, state)"
-                " VALUES (?, ?, 'set_aside', ?, ?, ?, ?, ?, ?)",
+                " line_count, source_rows, details, missing_ids, state)"
+                " VALUES (?, ?, 'set_aside', ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, *row, DONE) for row in aside_rows],
             )
             db.executemany(

@@ -130,9 +130,10 @@ def undo_run(
     -------
     pandas.DataFrame
         The undo run's results, one row per order it concerns; ``attrs`` as for a send,
-        plus ``undo_of`` (``run_id``) and ``left_alone``: a DataFrame of the line items
-        kept as they are, with ``details`` saying why (changed since, or no
-        before-image).
+        plus ``undo_of`` (``run_id``) and ``left_alone``: the line items kept as they
+        are, as records (``purchaseOrderNumber``, ``recipeSetReadableId``, ``details``
+        saying why: changed since, or no before-image); ``pd.DataFrame(...)`` of it is a
+        table. Plain records, not a frame: pandas copies ``attrs`` through operations.
 
     Raises
     ------
@@ -170,7 +171,7 @@ def undo_run(
     stopped = again.preview.stopped
     if stopped is not None and not stopped.graceful:
         frame = framed(again.plan, [], client, stopped, NOT_RECORDED)
-        frame.attrs.update(undo_of=run_id, left_alone=left_alone)
+        frame.attrs.update(undo_of=run_id, left_alone=left_alone.to_dict("records"))
         raise RunStoppedError(stopped.message, results=frame)
     if dry_run or stopped is not None or not again.plan.request_count + len(again.plan.set_aside):
         results = [
@@ -198,5 +199,5 @@ def undo_run(
             Adjustments(notes=again.notes, left_out=again.preview.missing),
             again.preview.before_images(),
         )
-    frame.attrs.update(undo_of=run_id, left_alone=left_alone)
+    frame.attrs.update(undo_of=run_id, left_alone=left_alone.to_dict("records"))
     return frame

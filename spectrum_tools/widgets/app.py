@@ -952,10 +952,6 @@ class BulkUpdateApp:
             self._pending_from = None
         undo_of = results.attrs.get("undo_of")
         title = f"Run {run_id}" + (f" (undo of run {undo_of})" if undo_of is not None else "")
-        # A frame in ``attrs`` (an undo's ``left_alone``) breaks pandas' own copies: the
-        # tables and files get the results without it.
-        results = results.copy(deep=False)
-        results.attrs = {k: v for k, v in results.attrs.items() if not hasattr(v, "columns")}
         self.results_panel.show(results, title)
         self._write_files(int(run_id), results)  # the files first: then the run is "done"
         pending = int((results[OUTCOME] == Outcome.PENDING.value).sum())

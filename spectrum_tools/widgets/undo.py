@@ -46,12 +46,8 @@ def undo_table(record: RunRecord, dry: pd.DataFrame) -> pd.DataFrame:
     rows = pd.concat(
         [rows, without[[PO, LINE_ID, STATUS]].assign(back="")], ignore_index=True
     ).fillna("")
-    left = dry.attrs.get("left_alone")
-    kept = (
-        {(str(p), str(i)): str(d) for p, i, d in left[[PO, LINE_ID, DETAILS]].itertuples(False)}
-        if isinstance(left, pd.DataFrame)
-        else {}
-    )
+    left = pd.DataFrame(dry.attrs.get("left_alone") or [], columns=[PO, LINE_ID, DETAILS])
+    kept = {(str(p), str(i)): str(d) for p, i, d in left.itertuples(index=False)}
     outcome = dict(zip(dry[PO].astype(str), dry[OUTCOME].astype(str), strict=True))
     what = []
     for po, line in zip(rows[PO].astype(str), rows[LINE_ID].astype(str), strict=True):
@@ -156,8 +152,7 @@ class UndoPanel:
 
     def show_done(self, results: pd.DataFrame) -> None:
         """After the undo: what was left alone, in the note under the table."""
-        left = results.attrs.get("left_alone")
-        count = len(left) if isinstance(left, pd.DataFrame) else 0
+        count = len(results.attrs.get("left_alone") or [])
         undo_of = results.attrs.get("undo_of")
         left_text = (
             f"{count:,} line items left alone (marked in the table)" if count else "none left alone"
