@@ -20,6 +20,7 @@ from spectrum_tools.results import OrderResult
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
+    MISSING_IDS,
     OUTCOME,
     PO,
     SOURCE_ROW,
@@ -86,6 +87,7 @@ def rebuild_plan(
                 LINE_COUNT: aside[LINE_COUNT].to_numpy(dtype=np.int64),
                 SOURCE_ROWS: pd.Series(aside[SOURCE_ROWS].tolist(), dtype=object),
                 DETAILS: pd.Series(aside[DETAILS].tolist(), dtype=object),
+                MISSING_IDS: pd.Series(aside["missing_ids"].fillna("").tolist(), dtype=object),
             }
         ),
         send_partial_orders=send_partial_orders,
