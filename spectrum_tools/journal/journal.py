@@ -46,24 +46,8 @@ __all__ = ["DEFAULT_RUNS_DIR", "JOURNAL_FILE", "Journal", "RunRecord", "RunRecor
 class Journal(Database):
     """The run journal in a runs folder.
 
-    Parameters
-    ----------
-    runs_dir
-        The runs folder; created when missing. Default ``spectrum-runs`` in the current
-        working directory at the time of the call.
-
-    Attributes
-    ----------
-    runs_dir
-        The folder.
-    path
-        The SQLite database, ``runs_dir / "journal.sqlite3"``.
-
-    Raises
-    ------
-    JournalError
-        The folder cannot be created, or the file is not a journal (or one written by a
-        newer spectrum-tools).
+    Its parameters, attributes and errors are :class:`~.database.Database`'s (the
+    runs folder, the database path; :class:`JournalError` when the file is not a journal).
 
     Examples
     --------
