@@ -10,14 +10,15 @@ fix the rows and send the file again (:func:`~spectrum_tools.read_updates` reads
 ``outcome``, ``reason`` and ``row in the sheet`` columns of an earlier error file are
 replaced, not repeated). The **success file** holds the rows that did (``updated``,
 ``skipped``, ``unchanged``, and the rows of a ``partial`` order that Spectrum knew). A dry
-run's sendable rows are in neither.
+run's sendable rows are in neither. Rows the analyst left out in the app are error rows
+with outcome ``left_out``.
 
 Like Salesforce Data Loader's ``error*.csv`` / ``success*.csv``: one row per input row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -49,6 +50,7 @@ from spectrum_tools.validation import ORIGINAL_STATUS
 
 __all__ = [
     "ERROR_OUTCOMES",
+    "LEFT_OUT",
     "REASON",
     "ROW_IN_SHEET",
     "SUCCESS_OUTCOMES",
@@ -63,8 +65,17 @@ REASON: Final = "reason"
 ROW_IN_SHEET: Final = "row in the sheet"
 """The row's number in the sheet it came from."""
 
+LEFT_OUT: Final = "left_out"
+"""The outcome of a row the analyst left out before sending (not an order outcome)."""
+
 ERROR_OUTCOMES: Final = frozenset(
-    {Outcome.INVALID.value, Outcome.NOT_FOUND.value, Outcome.FAILED.value, Outcome.PENDING.value}
+    {
+        Outcome.INVALID.value,
+        Outcome.NOT_FOUND.value,
+        Outcome.FAILED.value,
+        Outcome.PENDING.value,
+        LEFT_OUT,
+    }
 )
 """Row outcomes that put a row in the error file."""
 SUCCESS_OUTCOMES: Final = frozenset(
@@ -82,6 +93,7 @@ _OWN: Final = frozenset(
     {SOURCE_SHEET, SOURCE_ROW, VALID, PROBLEM, OUTCOME, DETAILS, ATTEMPTS, REASON, ROW_IN_SHEET}
 )
 _UNKNOWN_LINE: Final = "Spectrum does not know this line item; the rest of its order was set"
+_LEFT_OUT_REASON: Final = "left out before sending"
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ def handoff_rows(
     *,
     original: pd.DataFrame | None = None,
     headers: Mapping[str, str] | None = None,
+    order: Sequence[str] = (),
+    left_out: Iterable[int] = (),
 ) -> Handoff:
     """Split a run's rows into the error rows and the success rows, in the analyst's columns.
 
@@ -127,6 +141,12 @@ def handoff_rows(
         API field -> the analyst's header text. Default: ``original.attrs["headers"]``,
         then ``lines.attrs["headers"]``; fields without one keep the API name (which
         :func:`~spectrum_tools.read_updates` also reads).
+    order
+        The sheet's header row: the analyst's columns come in this order (the rest after
+        them). Default: the three key columns, then the others as read.
+    left_out
+        Sheet rows the analyst left out before sending (taken from ``original``, which
+        must then hold them): error rows with outcome :data:`LEFT_OUT`.
 
     Returns
     -------
@@ -163,8 +183,20 @@ def handoff_rows(
     table[OUTCOME] = outcome
     table[REASON] = reason
     table[ROW_IN_SHEET] = rows[SOURCE_ROW].to_numpy()
-    bad = np.isin(outcome, list(ERROR_OUTCOMES))
-    good = np.isin(outcome, list(SUCCESS_OUTCOMES))
+    gone = _left_out_rows(original, set(left_out), set(rows[SOURCE_ROW].tolist()))
+    if len(gone):
+        extra = pd.DataFrame(
+            {names.get(c, c): gone[c].astype(object).to_numpy() for c in KEY_COLUMNS}
+            | {c: gone[c].to_numpy() if c in gone else "" for c in extras}
+        )
+        extra[OUTCOME] = LEFT_OUT
+        extra[REASON] = _LEFT_OUT_REASON
+        extra[ROW_IN_SHEET] = gone[SOURCE_ROW].to_numpy()
+        table = pd.concat([table, extra], ignore_index=True)
+        table = table.sort_values(ROW_IN_SHEET, kind="stable").reset_index(drop=True)
+    table = table[_in_sheet_order(list(table.columns), order)]
+    bad = table[OUTCOME].isin(ERROR_OUTCOMES).to_numpy()
+    good = table[OUTCOME].isin(SUCCESS_OUTCOMES).to_numpy()
     return Handoff(
         errors=table.loc[bad].reset_index(drop=True),
         successes=table.loc[good].reset_index(drop=True),
@@ -273,6 +305,25 @@ def _lines_and_results(
     with Journal.existing(runs_dir) as journal:
         record = journal.load_run(source)
     return record.lines, record.results
+
+
+def _left_out_rows(original: pd.DataFrame | None, rows: set[int], sent: set[int]) -> pd.DataFrame:
+    """The rows of ``original`` the analyst left out (and that were not sent after all)."""
+    wanted = rows - sent
+    if not wanted:
+        return pd.DataFrame()
+    if original is None:
+        raise ConfigError("rows left out need the rows as read (original=) to be shown")
+    at = original[SOURCE_ROW].astype("int64").isin(wanted).to_numpy()
+    return original.loc[at].drop_duplicates(SOURCE_ROW)
+
+
+def _in_sheet_order(columns: list[str], order: Sequence[str]) -> list[str]:
+    """The analyst's columns in the sheet's order, then the others, then our three."""
+    ours = [OUTCOME, REASON, ROW_IN_SHEET]
+    theirs = [c for c in columns if c not in ours]
+    first = [c for c in dict.fromkeys(str(o) for o in order) if c in theirs]
+    return [*first, *(c for c in theirs if c not in first), *ours]
 
 
 def _is_own(column: object) -> bool:

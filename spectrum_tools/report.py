@@ -60,10 +60,11 @@ from spectrum_tools.schema import (
     VALID,
     Outcome,
 )
-from spectrum_tools.sheets import write_table, write_workbook
+from spectrum_tools.sheets import CORRECTIONS, write_table, write_workbook
 
 __all__ = [
     "EXCEL_MAX_DATA_ROWS",
+    "SHEET_CORRECTIONS",
     "SHEET_INVALID",
     "SHEET_LINES",
     "SHEET_ORDERS",
@@ -78,6 +79,9 @@ SHEET_ORDERS: Final = "Orders"
 SHEET_LINES: Final = "Lines"
 SHEET_INVALID: Final = "Invalid rows"
 SHEET_CHANGES: Final = "Changes"
+SHEET_CORRECTIONS: Final = "Corrections"
+CORRECTION_COLUMNS: Final = ("row", "column", "original", "corrected")
+"""The Corrections sheet: each cell the analyst corrected in the app before sending."""
 
 EXCEL_MAX_DATA_ROWS: Final = 1_048_575
 """Rows per sheet below the header row (Excel's limit is 1,048,576 rows in all)."""
@@ -134,6 +138,7 @@ class _Tables:
     invalid: pd.DataFrame | None
     notes: tuple[str, ...] = field(default=())
     changes: pd.DataFrame | None = None
+    corrections: pd.DataFrame | None = None
 
 
 def write_report(
@@ -145,7 +150,9 @@ def write_report(
     changes: pd.DataFrame | None = None,
 ) -> Path:
     """Write a run's report workbook: Summary (with a chart), Orders, Lines, Invalid rows,
-    and Changes (what each line item held before -> what the run set) when known.
+    Changes (what each line item held before -> what the run set) when known, and
+    Corrections (the cells the analyst corrected in the app, from the rows'
+    ``attrs["corrections"]``, kept by the journal) when there are any.
 
     Parameters
     ----------
@@ -206,6 +213,8 @@ def write_report(
     sheets.update(_split(SHEET_INVALID, _invalid_view(tables.invalid)))
     if tables.changes is not None:
         sheets.update(_split(SHEET_CHANGES, _plain(tables.changes)))
+    if tables.corrections is not None:
+        sheets.update(_split(SHEET_CORRECTIONS, tables.corrections))
 
     def decorate(book: Any) -> None:
         if chart_rows is not None:
@@ -291,7 +300,17 @@ def _from_record(record: RunLike) -> _Tables:
         lines=record.lines,
         invalid=record.invalid_rows,
         changes=_record_changes(record),
+        corrections=_corrections(record.lines),
     )
+
+
+def _corrections(rows: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The analyst's corrections kept with the rows (None when there are none)."""
+    kept = () if rows is None else rows.attrs.get(CORRECTIONS, ())
+    if not kept:
+        return None
+    records = [tuple(str(v) for v in c) for c in kept]
+    return pd.DataFrame(records, columns=list(CORRECTION_COLUMNS), dtype=object)
 
 
 def _record_changes(record: RunLike) -> pd.DataFrame | None:
@@ -326,6 +345,7 @@ def _from_results(
             orders=results,
             lines=line_results(results, plan),
             invalid=plan.rows.loc[~valid],
+            corrections=_corrections(plan.rows),
         )
     run_id = meta.get("run_id")
     if isinstance(run_id, int) and not isinstance(run_id, bool):
@@ -339,6 +359,7 @@ def _from_results(
             lines=record.lines,
             invalid=record.invalid_rows,
             changes=_record_changes(record),
+            corrections=_corrections(record.lines),
         )
     note = "Lines and Invalid rows: not available (pass plan= with a results frame)"
     return _Tables(meta=meta, orders=results, lines=None, invalid=None, notes=(note,))

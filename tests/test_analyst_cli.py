@@ -205,6 +205,15 @@ def test_send_writes_report_error_and_success_files(
     assert set(done["outcome"]) == {"updated"}
     assert done["workflowStatus"].tolist() == ["Complete"] * len(good)
 
+    # Later, from the journal alone (another day, another machine's copy of the runs
+    # folder): `report 1 --errors` names the columns as the analyst did and keeps the notes.
+    later = tmp_path / "later.xlsx"
+    assert main(["report", "1", "--errors", str(later)]) == 0
+    kept = pd.read_excel(later, dtype=str, keep_default_na=False, engine="openpyxl")
+    assert kept.columns.tolist()[:4] == ["PO #", "Recipe Set", "New Status", "Notes"]
+    assert kept["outcome"].tolist() == ["not_found"] + ["invalid"] * n
+    assert kept["Notes"].tolist() == ["typo?"] + ["bad status"] * n
+
 
 def test_report_of_a_journaled_run_writes_its_error_file(
     sb: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -22,6 +22,7 @@ import pytest
 from spectrum_tools.engine import SendOptions
 from spectrum_tools.journal import Journal
 from spectrum_tools.planning import plan_updates
+from spectrum_tools.report import write_report
 from spectrum_tools.results import OrderResult
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.schema import Outcome
@@ -384,6 +385,57 @@ def test_validate_shows_counts_problems_and_a_grid_of_the_invalid_rows(
     assert "blank workflowStatus" in problems[39]
     assert "conflicting statuses" in problems[9]
     assert app.last_note is app.validate_panel.note
+    # Problems by kind in the analyst's words: their header, not the API field name.
+    kinds = html.unescape(app.invalid_rows.value)
+    assert "unknown New Status" in kinds and "workflowStatus" not in kinds
+
+
+def test_apply_suggestions_takes_each_suggested_status_and_keeps_the_sheets_spelling(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(input_path=SAMPLE_XLSX)
+    assert app.suggestions_button.disabled  # nothing to suggest before Validate
+    app.validate_button.click()
+    offer = html.unescape(app.validate_panel.suggestions.value)
+    assert "shipped → <b>delivered</b> (1 row)" in offer
+    assert app.suggestions_button.description == "Apply 1 suggestion"
+    assert not app.suggestions_button.disabled
+
+    app.suggestions_button.click()
+
+    assert "<b>206</b> valid" in app.validation_summary.value
+    assert 35 not in app.fix_panel._problems  # no longer among the rows to fix
+    assert "Took the suggested status on 1 row " in app.last_message
+    # Pressing it again puts the sheet's own spelling back (and Send needs a new preview).
+    app.suggestions_button.click()
+    assert "<b>205</b> valid" in app.validation_summary.value
+    app.suggestions_button.click()
+    preview_and_send(app)
+    assert app.wait(30)
+    assert app.results is not None
+    assert app.results.set_index("purchaseOrderNumber").loc["HA-US-DEV00011108", "outcome"] == (
+        "updated"
+    )
+    # The report's Lines keep the sheet's spelling next to the status sent.
+    lines = pd.read_excel(
+        tmp_path / "runs" / "reports" / "run-1-report.xlsx",
+        sheet_name="Lines",
+        dtype=str,
+        engine="openpyxl",
+    ).fillna("")
+    row = lines.loc[lines["source_row"] == "35"].iloc[0]
+    assert (row["workflowStatus"], row["original_status"]) == ("delivered", "shipped")
+
+
+def test_the_teams_status_aliases_from_the_environments_file_apply_in_the_app(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    envs = tmp_path / "team.toml"
+    envs.write_text('[statuses.aliases]\nshipped = "delivered"\n', encoding="utf-8")
+    app = make_app(input_path=SAMPLE_XLSX, environments_file=envs)
+    app.validate_button.click()
+    assert "<b>206</b> valid" in app.validation_summary.value  # "shipped" is theirs
+    assert app.suggestions_button.disabled
 
 
 def test_fixing_an_invalid_row_in_the_grid_revalidates_and_is_recorded_in_the_report(
@@ -412,9 +464,18 @@ def test_fixing_an_invalid_row_in_the_grid_revalidates_and_is_recorded_in_the_re
     rows = list(book["Corrections"].iter_rows(values_only=True))
     assert rows[0] == ("row", "column", "original", "corrected")
     assert rows[1] == ("35", "New Status", "shipped", "delivered")
-    assert book["Summary"]._charts, "the Summary chart survives the added sheet"
-    kept = tmp_path / "runs" / "corrections" / "run-1.csv"
-    assert "shipped" in kept.read_text(encoding="utf-8-sig")
+    assert book["Summary"]._charts, "the Summary chart is there with the Corrections"
+    # The corrections are kept with the run: a report written later (another kernel, the
+    # CLI's `report 1`) from the journal has them too.
+    # The error file: the row left out is there (to send another day), the fixed one not.
+    errors = read_updates(tmp_path / "runs" / "reports" / "run-1-errors.xlsx")
+    by_row = errors.set_index("row in the sheet")
+    assert by_row.loc["58", "outcome"] == "left_out"
+    assert by_row.loc["58", "reason"] == "left out before sending"
+    assert "35" not in by_row.index
+    later = write_report(1, tmp_path / "later.xlsx", runs_dir=tmp_path / "runs")
+    again = list(openpyxl.load_workbook(later)["Corrections"].iter_rows(values_only=True))
+    assert again == rows
 
 
 # --------------------------------------------------------------------------- 4 preview

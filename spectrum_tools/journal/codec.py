@@ -1,7 +1,8 @@
 """Turning journal rows back into the toolkit's objects, and rows of a sheet into JSON.
 
-Pure: no I/O. The journal stores the validated rows as JSON (ids kept as text), each order
-as a row, and each line item as a row; these functions go both ways.
+Pure: no I/O. The journal stores the validated rows as JSON (ids kept as text, with the
+analyst's header names and corrections from their ``attrs``), each order as a row, and each
+line item as a row; these functions go both ways.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from spectrum_tools.schema import (
     SOURCE_ROWS,
     Outcome,
 )
+from spectrum_tools.sheets import CORRECTIONS, HEADER_ROW, HEADERS
 
 __all__ = ["order_result", "rebuild_plan", "rows_from_json", "rows_to_json"]
 
@@ -104,12 +106,14 @@ def rows_to_json(rows: pd.DataFrame) -> str:
     True
     """
     columns = [str(c) for c in rows.columns]
+    attrs = {key: rows.attrs[key] for key in _KEPT_ATTRS if key in rows.attrs}
     data = []
     for position in range(rows.shape[1]):
         values = rows.iloc[:, position]
         data.append([None if _is_missing(v) else _plain(v) for v in values.tolist()])
     return json.dumps(
-        {"columns": columns, "dtypes": [str(t) for t in rows.dtypes], "data": data},
+        {"columns": columns, "dtypes": [str(t) for t in rows.dtypes], "data": data}
+        | ({"attrs": attrs} if attrs else {}),
         default=str,
     )
 
@@ -127,7 +131,19 @@ def rows_from_json(text: str) -> pd.DataFrame:
     frame.columns = stored["columns"]
     if SOURCE_ROW in frame.columns and frame[SOURCE_ROW].dtype == object:
         frame[SOURCE_ROW] = pd.to_numeric(frame[SOURCE_ROW], errors="coerce")
+    kept = stored.get("attrs", {})
+    if isinstance(kept.get(HEADERS), dict):
+        frame.attrs[HEADERS] = {str(k): str(v) for k, v in kept[HEADERS].items()}
+    if isinstance(kept.get(HEADER_ROW), int):
+        frame.attrs[HEADER_ROW] = kept[HEADER_ROW]
+    if isinstance(kept.get(CORRECTIONS), list):
+        frame.attrs[CORRECTIONS] = tuple(tuple(c) for c in kept[CORRECTIONS])
     return frame
+
+
+# The small attrs worth keeping with a run: what the analyst called the columns, where the
+# header was, and what they corrected in the app. (Not NUMBER_CELLS: one entry per row.)
+_KEPT_ATTRS: Final = (HEADERS, HEADER_ROW, CORRECTIONS)
 
 
 def _is_missing(value: object) -> bool:

@@ -325,11 +325,13 @@ def load_run(db: Database, run_id: int) -> RunRecord:
         dtype=object,
     )
     rows = plan.rows
+    lines_frame = line_results(results, plan)
+    lines_frame.attrs = dict(rows.attrs)  # the analyst's headers and corrections
     return RunRecord(
         run_id=int(run_id),
         meta=meta,
         results=results,
-        lines=line_results(results, plan),
+        lines=lines_frame,
         invalid_rows=rows.loc[~rows[VALID].to_numpy(bool)].reset_index(drop=True),
         plan=plan,
         attempts=attempts,

@@ -20,13 +20,14 @@ One concept per module:
 
 from spectrum_tools.cells import cell_text
 from spectrum_tools.sheets.columns import COLUMN_ALIASES, resolve_columns
-from spectrum_tools.sheets.frames import HEADER_ROW, HEADERS, NUMBER_CELLS, SheetRows
+from spectrum_tools.sheets.frames import CORRECTIONS, HEADER_ROW, HEADERS, NUMBER_CELLS, SheetRows
 from spectrum_tools.sheets.reading import Source, list_sheets, read_header, read_updates
 from spectrum_tools.sheets.workbook import check_workbook_archive
 from spectrum_tools.sheets.writing import write_table, write_workbook
 
 __all__ = [
     "COLUMN_ALIASES",
+    "CORRECTIONS",
     "HEADERS",
     "HEADER_ROW",
     "NUMBER_CELLS",

@@ -33,6 +33,7 @@ from spectrum_tools.sheets.delimited import unescape_column
 from spectrum_tools.sheets.grid import Grid
 
 __all__ = [
+    "CORRECTIONS",
     "HEADERS",
     "HEADER_ROW",
     "NUMBER_CELLS",
@@ -47,6 +48,10 @@ HEADER_ROW: Final = "header_row"
 """``attrs`` key: the sheet row (1-based) the header was found on; 1 for a DataFrame."""
 NUMBER_CELLS: Final = "number_cells"
 """``attrs`` key: API field -> :class:`SheetRows` whose id cell was a number."""
+CORRECTIONS: Final = "corrections"
+"""``attrs`` key: the analyst's corrections to the rows as read, a tuple of
+``(sheet row, header, original, corrected)`` tuples (the app's fix grid sets it; the
+journal keeps it with the run and the report shows it)."""
 
 
 class SheetRows:

@@ -40,8 +40,10 @@ from spectrum_tools.environments import (
     Environment,
     environments_file,
     load_environments,
+    load_status_aliases,
 )
 from spectrum_tools.errors import ConfigError, JournalError, NotFoundError, RunStoppedError
+from spectrum_tools.handoff import handoff_rows
 from spectrum_tools.journal import DEFAULT_RUNS_DIR, JOURNAL_FILE, Journal
 from spectrum_tools.planning import Plan, plan_updates
 from spectrum_tools.readback.preview import Preview
@@ -57,14 +59,18 @@ from spectrum_tools.runs import (
 )
 from spectrum_tools.sandbox import SandboxServer, SandboxSettings, sample_data_dir
 from spectrum_tools.schema import OUTCOME, PO, VALID, Outcome
-from spectrum_tools.sheets import write_table
-from spectrum_tools.statuses import WorkflowStatus
-from spectrum_tools.validation import validate_updates
+from spectrum_tools.sheets import HEADERS, write_workbook
+from spectrum_tools.statuses import StatusAliases, WorkflowStatus
+from spectrum_tools.validation import (
+    ORIGINAL_STATUS,
+    apply_suggestions,
+    status_suggestions,
+    validate_updates,
+)
 from spectrum_tools.widgets import _render
 from spectrum_tools.widgets.checks import ValidatePanel
 from spectrum_tools.widgets.environment import EnvironmentPanel
-from spectrum_tools.widgets.files import add_sheet, row_outcomes, split_rows, write_rows
-from spectrum_tools.widgets.fixes import LEFT_OUT, apply_corrections
+from spectrum_tools.widgets.fixes import LEFT_OUT
 from spectrum_tools.widgets.preview import PreviewPanel, build_send_preview, send_question
 from spectrum_tools.widgets.results import ResultsPanel, unfinished_options
 from spectrum_tools.widgets.run import BackgroundRun, RunPanel, WidgetProgress
@@ -89,23 +95,23 @@ class _SentFrom:
         headers: Mapping[str, str],
         header: list[str],
         left_out: list[int],
-        corrections: pd.DataFrame,
     ) -> None:
         self.raw = raw
         self.headers = dict(headers)
         self.header = header
         self.left_out = left_out
-        self.corrections = corrections
 
 
 class BulkUpdateApp:
     """An ipywidgets app for one bulk workflow-status run.
 
     Display it as the last expression of a cell. Steps: 1 environment and token (Test
-    connection), 2 the sheet and its columns (or "Try the sample"), 3 check the rows and fix
-    the invalid ones in a grid, 4 preview (a table of what each line item will do), 5 send
-    (confirmed; in the background, with Stop and Resume), 6 the outcome chart, the results
-    grid, the report, error and success files, retry failures and resume unfinished runs.
+    connection), 2 the sheet and its columns (or "Try the sample"), 3 check the rows (with
+    the team's status aliases from the environments file), take the suggested statuses in
+    one click and fix the invalid rows in a grid, 4 preview (a table of what each line item
+    will do), 5 send (confirmed; in the background, with Stop and Resume), 6 the outcome
+    chart, the results grid, the report, error and success files, retry failures and resume
+    unfinished runs.
 
     Parameters
     ----------
@@ -169,6 +175,7 @@ class BulkUpdateApp:
         self._background: BackgroundRun | None = None
         self._observer: WidgetProgress | None = None
         self._raw: pd.DataFrame | None = None
+        self._take_suggestions = False
         self._previewed: Hashable | None = None
         self._confirmed: Callable[[], None] | None = None
         self._sent_from: dict[int, _SentFrom] = {}
@@ -183,7 +190,7 @@ class BulkUpdateApp:
         self.last_note: w.HTML = self.message
 
         problems: list[BaseException] = []
-        envs = _environments(environments_file, self._environ, problems)
+        envs, self._aliases = _environments(environments_file, self._environ, problems)
         if environment not in envs:
             problems.append(ConfigError(f"no environment {environment!r}; using the sandbox"))
             environment = SANDBOX
@@ -239,6 +246,7 @@ class BulkUpdateApp:
         self.sample_button = src.sample_button
         self.sheet_dropdown, self.column_dropdowns = src.sheet, src.columns
         self.validate_button, self.send_partial_orders = val.button, val.send_partial
+        self.suggestions_button = val.suggestions_button
         self.validation_summary, self.invalid_rows = val.summary, val.invalid_rows
         self.fix_panel = val.fixes
         self.max_per_minute, self.workers = pre.max_per_minute, pre.workers
@@ -288,6 +296,7 @@ class BulkUpdateApp:
         on = self._guarded
         self.test_connection_button.on_click(lambda _b: on(self._test_connection, "environment")())
         self.validate_button.on_click(lambda _b: on(self._validate, "validate")())
+        self.suggestions_button.on_click(lambda _b: on(self._toggle_suggestions, "validate")())
         self.preview_button.on_click(lambda _b: on(self._preview, "preview")())
         self.send_button.on_click(lambda _b: on(self._ask_send, "send")())
         self.yes_button.on_click(lambda _b: on(self._yes, "send")())
@@ -356,6 +365,7 @@ class BulkUpdateApp:
             self.send_partial_orders.value,
             self.force.value,
             self.fix_panel.version,
+            self._take_suggestions,
         )
 
     @property
@@ -391,6 +401,7 @@ class BulkUpdateApp:
     def _input_changed(self) -> None:
         """A file, sheet or column mapping changed: read it again at the next step."""
         self._raw = None
+        self._take_suggestions = False
         self.validate_panel.clear()
         self._plan_changed()
 
@@ -470,13 +481,43 @@ class BulkUpdateApp:
         return self._raw
 
     def _checked_rows(self) -> pd.DataFrame:
-        return validate_updates(apply_corrections(self._read(), self.fix_panel.fixes))
+        """The rows as read, corrected in the grid, validated (suggestions taken if asked)."""
+        checked = validate_updates(self.fix_panel.apply(self._read()), aliases=self._aliases)
+        if self._take_suggestions:
+            checked = apply_suggestions(checked, aliases=self._aliases)
+        return checked
+
+    def _show_checked(self, checked: pd.DataFrame, plan: Plan) -> None:
+        self.plan, self.checked = plan, checked
+        headers = self.source_panel.headers()
+        self.validate_panel.show(plan, headers)
+        hints = status_suggestions(checked, aliases=self._aliases)
+        self.validate_panel.show_suggestions(
+            hints.loc[hints["suggestion"] != ""], taken=self._take_suggestions
+        )
+
+    def _toggle_suggestions(self) -> None:
+        """Take every suggested status (the sheet's spelling is kept), or stop taking them."""
+        if self.checked is None:
+            raise ConfigError("press Validate first")
+        self._take_suggestions = not self._take_suggestions
+        plan = self._validate()
+        if self._take_suggestions:
+            taken = int((plan.rows[ORIGINAL_STATUS].astype(str) != "").sum())
+            self._say(
+                f"Took the suggested status on {taken:,} row{'s' if taken != 1 else ''} "
+                "(their own spelling stays in "
+                f"the report). {plan.summary()['requests']:,} requests to send.",
+                self.validate_panel.note,
+                good=True,
+            )
+        else:
+            self._say("Back to the sheet's own spellings.", self.validate_panel.note)
 
     def _validate(self) -> Plan:
         checked = self._checked_rows()
         plan = plan_updates(checked, send_partial_orders=bool(self.send_partial_orders.value))
-        self.plan, self.checked = plan, checked
-        self.validate_panel.show(plan)
+        self._show_checked(checked, plan)
         self.fix_panel.show(self._read(), checked, self.source_panel.headers())
         s = plan.summary()
         self._say(
@@ -489,8 +530,7 @@ class BulkUpdateApp:
         """An edit in the fix grid: validate again (the grid stays as it is)."""
         checked = self._checked_rows()
         plan = plan_updates(checked, send_partial_orders=bool(self.send_partial_orders.value))
-        self.plan, self.checked = plan, checked
-        self.validate_panel.show(plan)
+        self._show_checked(checked, plan)
         self.fix_panel.update_problems(checked)
         s = plan.summary()
         self._say(
@@ -629,19 +669,11 @@ class BulkUpdateApp:
 
     def _sent_from_now(self) -> _SentFrom | None:
         try:
-            raw = apply_corrections(
-                self._read(), {k: v for k, v in self.fix_panel.fixes.items() if k[1] != LEFT_OUT}
-            )
+            raw = self.fix_panel.apply(self._read(), leave_out=False)
         except Exception:
             return None
         left_out = sorted(r for r, f in self.fix_panel.fixes if f == LEFT_OUT)
-        return _SentFrom(
-            raw,
-            self.source_panel.headers(),
-            self.source_panel.header,
-            left_out,
-            self.fix_panel.corrections(),
-        )
+        return _SentFrom(raw, self.source_panel.headers(), self.source_panel.header, left_out)
 
     def _ask_retry(self) -> None:
         self._idle_or_raise()
@@ -961,50 +993,35 @@ class BulkUpdateApp:
             self._say(f"Run {run_id} finished: {_render.counts_text(results)}.", note, good=True)
 
     def _write_files(self, run_id: int, results: pd.DataFrame) -> None:
-        """The report (with the corrections), the error file and the success file."""
+        """The report (the corrections come with the run), the error and success files."""
         folder = self.runs_dir / "reports"
         report = write_report(run_id, folder / f"run-{run_id}-report.xlsx", runs_dir=self.runs_dir)
         with Journal.existing(self.runs_dir) as journal:
             record = journal.load_run(run_id)
+        lines = line_results(results, record.plan)
         sent_from = self._sent_from.get(run_id)
-        corrections = self._corrections_of(run_id, sent_from)
-        if not corrections.empty:
-            add_sheet(report, "Corrections", corrections)
-        lines = record.lines if record.plan is None else line_results(results, record.plan)
-        outcomes = row_outcomes(lines, results)
-        if sent_from is not None:
-            raw, headers, header, left_out = (
-                sent_from.raw,
-                sent_from.headers,
-                sent_from.header,
-                sent_from.left_out,
+        if sent_from is not None:  # the cells as the sheet had them, in its column order
+            files = handoff_rows(
+                lines,
+                results,
+                original=sent_from.raw,
+                headers=sent_from.headers,
+                order=sent_from.header,
+                left_out=sent_from.left_out,
             )
-        else:  # a run from another kernel: its rows as the journal kept them
-            raw, headers, header, left_out = record.lines, {}, [], []
-        errors, done = split_rows(raw, outcomes, headers, header, left_out)
+        else:  # a run from another kernel: its rows and headers as the journal kept them
+            files = handoff_rows(lines, results, headers=record.lines.attrs.get(HEADERS, {}))
         error_file = (
-            write_rows(errors, folder / f"run-{run_id}-errors.xlsx", "Errors")
-            if len(errors)
+            write_workbook(folder / f"run-{run_id}-errors.xlsx", {"Errors": files.errors})
+            if len(files.errors)
             else None
         )
         success_file = (
-            write_rows(done, folder / f"run-{run_id}-succeeded.xlsx", "Succeeded")
-            if len(done)
+            write_workbook(folder / f"run-{run_id}-succeeded.xlsx", {"Succeeded": files.successes})
+            if len(files.successes)
             else None
         )
         self.results_panel.show_files(report, error_file, success_file)
-
-    def _corrections_of(self, run_id: int, sent_from: _SentFrom | None) -> pd.DataFrame:
-        """The run's corrections: kept with the run in the runs folder (CSV) for later."""
-        kept = self.runs_dir / "corrections" / f"run-{run_id}.csv"
-        if sent_from is not None and not sent_from.corrections.empty:
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            if not kept.is_file():
-                write_table(sent_from.corrections, kept)
-            return sent_from.corrections
-        if kept.is_file():
-            return read_kept(kept)
-        return pd.DataFrame()
 
     @property
     def corrections(self) -> pd.DataFrame:
@@ -1041,11 +1058,6 @@ class BulkUpdateApp:
 _PREVIEW_FIRST: Final = "press Preview first: Send is enabled once the preview shows this file"
 
 
-def read_kept(path: Path) -> pd.DataFrame:
-    """A CSV the app kept (every cell as text)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-
-
 def _sample_sheet() -> Path | None:
     try:
         sample = sample_data_dir() / "status_updates.xlsx"
@@ -1058,10 +1070,17 @@ def _environments(
     explicit: str | os.PathLike[str] | None,
     environ: Mapping[str, str],
     problems: list[BaseException],
-) -> dict[str, Environment]:
+) -> tuple[dict[str, Environment], StatusAliases]:
+    """The team's environments and status aliases (the built-in ones, after a problem)."""
     path, required = environments_file(explicit, environ)
     try:
-        return load_environments(path, missing_ok=not required)
+        envs = load_environments(path, missing_ok=not required)
     except ConfigError as exc:
         problems.append(exc)
-        return load_environments(None)
+        envs = load_environments(None)
+    try:
+        aliases = load_status_aliases(path, missing_ok=not required)
+    except ConfigError as exc:
+        problems.append(exc)
+        aliases = load_status_aliases(None)
+    return envs, aliases

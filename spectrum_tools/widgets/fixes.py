@@ -3,8 +3,9 @@
 Each invalid row shows its row number, its three key cells as text boxes (the analyst's own
 spelling), a "leave out" box and its problem. Editing a cell (Enter, or leaving the box)
 records the correction and asks the app to validate again; the problem column then says
-whether the row is fine now. The corrections (row, column, original -> corrected) are kept
-as a DataFrame, recorded with the run and written into its report.
+whether the row is fine now. The corrections (row, column, original -> corrected) ride on
+the rows' ``attrs`` (:data:`~spectrum_tools.sheets.CORRECTIONS`): the journal keeps them
+with the run and its report shows them on the Corrections sheet.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Final
 import ipywidgets as w
 import pandas as pd
 
+from spectrum_tools.report import CORRECTION_COLUMNS
 from spectrum_tools.schema import KEY_COLUMNS, PROBLEM, SOURCE_ROW, VALID
+from spectrum_tools.sheets import CORRECTIONS
 from spectrum_tools.widgets import _render
 
-__all__ = ["CORRECTION_COLUMNS", "LEFT_OUT", "FixPanel", "apply_corrections"]
+__all__ = ["LEFT_OUT", "FixPanel", "apply_corrections"]
 
-CORRECTION_COLUMNS: Final = ("row", "column", "original", "corrected")
 LEFT_OUT: Final = "(row left out)"
 _WHOLE_ROW: Final = "(whole row)"
 # Past this many invalid rows the grid shows the first ones; the rest are fixed in the sheet.
@@ -88,6 +90,26 @@ class FixPanel:
 
         ``column`` is the analyst's header; a row left out has column "(whole row)".
         """
+        return pd.DataFrame(self._records(), columns=list(CORRECTION_COLUMNS))
+
+    def apply(self, rows: pd.DataFrame, *, leave_out: bool = True) -> pd.DataFrame:
+        """``rows`` (as read) with the corrections made, recorded in ``attrs``.
+
+        Parameters
+        ----------
+        rows
+            The rows as read, with ``source_row``.
+        leave_out
+            Drop the rows the analyst left out (False: keep them, for the error file).
+        """
+        fixes = {k: v for k, v in self._fixes.items() if leave_out or k[1] != LEFT_OUT}
+        out = apply_corrections(rows, fixes)
+        records = self._records()
+        if records:
+            out.attrs[CORRECTIONS] = tuple(records)
+        return out
+
+    def _records(self) -> list[tuple[int, str, str, str]]:
         records = []
         for (row, field), value in sorted(self._fixes.items()):
             if field == LEFT_OUT:
@@ -95,7 +117,7 @@ class FixPanel:
             else:
                 original = self._original.get((row, field), "")
                 records.append((row, self._headers.get(field, field), original, value))
-        return pd.DataFrame(records, columns=list(CORRECTION_COLUMNS))
+        return records
 
     def clear(self) -> None:
         """Forget the rows and the corrections (a new file)."""
