@@ -165,6 +165,9 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     page.get_by_role("button", name="Validate").click()
     page.locator(".spectrum-validation").wait_for()
     assert "205" in page.locator(".spectrum-validation").inner_text()
+    # The one unknown spelling comes with a suggestion, applied in one click if wanted.
+    page.locator(".spectrum-suggestions", has_text="shipped → delivered").wait_for()
+    assert page.locator("button.spectrum-apply-suggestions").is_enabled()
 
     # Fix row 35 ("shipped") in the grid of invalid rows: re-validated at once.
     cell = page.locator(".spectrum-fix-row-35.spectrum-fix-workflowStatus input")
@@ -173,6 +176,7 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     cell.press("Enter")
     page.locator(".spectrum-validation", has_text="206").wait_for()
     page.locator(".spectrum-success", has_text="fine now").first.wait_for()
+    page.locator("button.spectrum-apply-suggestions").wait_for(state="hidden")  # none left
     screenshot(page, tmp_path, f"{name}-1-fixed.png")
 
     # Slow enough to press Stop half way: one request a second.
@@ -231,6 +235,9 @@ def drive_the_app(page: Any, tmp_path: Path, name: str) -> None:
     search.fill("HA-US-DEV00011108")
     page.locator(".spectrum-results-grid tbody tr", has_text="updated").first.wait_for()
     assert results.locator("tbody tr").count() == 1
+    # The details column is wide enough to read, not a narrow column of tall rows.
+    details = results.locator("tbody td.spectrum-wide").first.bounding_box()
+    assert details is not None and details["width"] >= 300, details
     search.fill("")
     results.scroll_into_view_if_needed()
     screenshot(page, tmp_path, f"{name}-5-results.png")

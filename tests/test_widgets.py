@@ -831,6 +831,11 @@ def test_a_stopped_run_looks_stopped_and_resume_completes_it(make_app: MakeApp) 
     assert "Run 1 finished" in message(app)
     assert app.unfinished_runs.value == 0
     assert app.progress.bar_style == "success"
+    # The bar and the counts are of the whole run, not only of the orders resumed.
+    assert app.progress.value == app.progress.max == 45
+    counts = app.counts.value
+    assert "45 of 45 orders sent" in counts and "updated <b>45</b>" in counts
+    assert f"({45 - pending} of them in earlier sessions)" in counts
 
 
 def test_resume_a_run_from_before_a_kernel_restart(make_app: MakeApp, tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ APP_STYLE: Final = (
     ".spectrum-app .spectrum-chart{font-size:12px;margin:6px 0}"
     ".spectrum-app .spectrum-chart .bar{display:inline-block;height:14px;vertical-align:middle}"
     ".spectrum-app .spectrum-fix-grid input{font-family:monospace}"
+    ".spectrum-app td.spectrum-wide{min-width:32em;white-space:normal}"
     "</style>"
 )
 

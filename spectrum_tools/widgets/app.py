@@ -750,6 +750,11 @@ class BulkUpdateApp:
         connection = self._connect(env, run_id=run_id)
         pace = self._pace()
         self._pending_from = self._sent_from.get(run_id)
+        with Journal.existing(self.runs_dir) as journal:
+            record = journal.load_run(run_id)
+        # The orders the run sends (not those it set aside) that earlier sessions settled.
+        sent = record.results[PO].isin(record.plan.orders[PO])
+        settled = record.results.loc[sent, OUTCOME].value_counts()
 
         def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
             return resume_run(
@@ -762,7 +767,11 @@ class BulkUpdateApp:
                 **pace,
             )
 
-        self._start(f"Resuming run {run_id} on {env.name}", work)
+        self._start(
+            f"Resuming run {run_id} on {env.name}",
+            work,
+            {str(k): int(v) for k, v in settled.items()},
+        )
 
     # ------------------------------------------------------------------ undo
 
@@ -906,8 +915,9 @@ class BulkUpdateApp:
         name, _, port = self._host_of_run(run_id).rpartition(":")
         return int(port) if name in _LOOPBACK and port.isdigit() else 0
 
-    def _start(self, what: str, work: Work) -> None:
-        observer = WidgetProgress(self.run_panel)
+    def _start(self, what: str, work: Work, earlier: Mapping[str, int] | None = None) -> None:
+        """Run ``work`` in the background; ``earlier``: a resumed run's settled outcomes."""
+        observer = WidgetProgress(self.run_panel, earlier)
         self._observer = observer
         self.run_panel.reset()
         self.results_panel.show_files(None, None, None, clear=True)  # no stale files

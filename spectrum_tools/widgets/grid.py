@@ -17,7 +17,7 @@ import pandas as pd
 
 from spectrum_tools.schema import OUTCOME, Outcome
 
-__all__ = ["FAILURES_FIRST", "DataGrid", "failures_first"]
+__all__ = ["FAILURES_FIRST", "WIDE_COLUMN", "DataGrid", "failures_first"]
 
 # Outcomes in the order an analyst wants to see them: what needs attention first.
 FAILURES_FIRST: Final = (
@@ -31,6 +31,8 @@ FAILURES_FIRST: Final = (
     Outcome.UPDATED.value,
     Outcome.DRY_RUN.value,
 )
+WIDE_COLUMN: Final = "32em"
+"""The least width of a column of long texts (the results' details, a preview's reason)."""
 # Past this, the table in the page is cut (itables says so); the full data is in the files.
 _MAX_BYTES: Final = "2MB"
 
@@ -68,8 +70,19 @@ class DataGrid:
         self.box.add_class(css_class)
         self.box.layout.display = "none"
 
-    def show(self, df: pd.DataFrame, caption: str = "", *, hidden: Sequence[str] = ()) -> None:
-        """Show ``df`` (its index is not shown), replacing what was there."""
+    def show(
+        self,
+        df: pd.DataFrame,
+        caption: str = "",
+        *,
+        hidden: Sequence[str] = (),
+        wide: Sequence[str] = (),
+    ) -> None:
+        """Show ``df`` (its index is not shown), replacing what was there.
+
+        ``wide`` columns (long texts such as ``details``) get room to be read: at least
+        :data:`WIDE_COLUMN` wide, wrapping inside it, instead of a narrow column of tall rows.
+        """
         from itables.widget import ITable  # the jupyter extra; imported with the first table
 
         shown = df.drop(columns=[c for c in hidden if c in df.columns]).reset_index(drop=True)
@@ -87,6 +100,12 @@ class DataGrid:
             "classes": "display compact cell-border",
             "allow_html": False,
         }
+        wide_at = [i for i, c in enumerate(shown.columns) if c in set(wide)]
+        if wide_at:
+            options["columnDefs"] = [
+                {"targets": wide_at, "width": WIDE_COLUMN, "className": "spectrum-wide"}
+            ]
+            options["style"] = "table-layout:auto;width:100%;margin:0"
         table = ITable(shown, **options)
         self.box.children = [self.caption, table]
         self.box.layout.display = None

@@ -462,6 +462,7 @@ class PreviewPanel:
         self.grid.show(
             preview_table(preview, plan),
             "Line items: current → new status (click a header to sort, type to filter)",
+            wide=["What happens"],
         )
         sent = preview.plan
         sample = sent.preview(limit=_SAMPLES)

@@ -97,6 +97,7 @@ class ResultsPanel:
         self.grid.show(
             _for_analysts(failures_first(results)),
             "Orders (failures first; click a header to sort, type in a box to filter)",
+            wide=[RESULT_LABELS[DETAILS]],
         )
         failed = int(counts.get(Outcome.FAILED.value, 0) + counts.get(Outcome.NOT_FOUND.value, 0))
         self.retry_button.disabled = failed == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 import ipywidgets as w
@@ -178,12 +178,30 @@ class WidgetProgress(RunObserver):
 
     The ETA starts from the chosen pace; once answers have come back it uses the measured
     time per order (answers, divided over the requests sent at once), whichever is longer.
+
+    Parameters
+    ----------
+    panel
+        Where to draw.
+    earlier
+        A resumed run's orders already settled in its earlier sessions, by outcome: the bar
+        and the counts show the whole run ("40 of 46"), not only this session's orders.
+    clock
+        The clock the ETA is measured on.
     """
 
-    def __init__(self, panel: RunPanel, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        panel: RunPanel,
+        earlier: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._panel = panel
         self._clock = clock
         self._lock = threading.Lock()
+        self._earlier: Counter[str] = Counter(
+            {k: int(v) for k, v in (earlier or {}).items() if k != Outcome.PENDING.value and v}
+        )
         self._counts: Counter[str] = Counter()
         self._total = 0
         self._in_flight: set[str] = set()
@@ -196,14 +214,14 @@ class WidgetProgress(RunObserver):
 
     @property
     def counts(self) -> dict[str, int]:
-        """Orders with a final outcome so far, by outcome."""
+        """Orders with a final outcome so far, by outcome (earlier sessions included)."""
         with self._lock:
             return dict(self._counts)
 
     def run_started(self, plan: Plan, options: RunSettings) -> None:
         with self._lock:
-            self._counts.clear()
-            self._total = plan.request_count
+            self._counts = Counter(self._earlier)
+            self._total = plan.request_count + sum(self._earlier.values())
             self._options = options
             self._started_at = self._clock()
         self._draw(force=True)
@@ -244,6 +262,7 @@ class WidgetProgress(RunObserver):
             total, options = self._total, self._options
             in_flight = len(self._in_flight)
             measured = self._answers > 0
+            before = sum(self._earlier.values())
         pending = counts.get(Outcome.PENDING.value, 0)
         done = sum(counts.values()) - pending  # a pending order has not been sent
         panel = self._panel
@@ -257,6 +276,7 @@ class WidgetProgress(RunObserver):
         panel.counts.value = (
             f'<div class="spectrum-counts">{done:,} of {total:,} orders sent: '
             + (" · ".join(parts) or "waiting for the first answer")
+            + (f" ({before:,} of them in earlier sessions)" if before else "")
             + "</div>"
         )
         if final:

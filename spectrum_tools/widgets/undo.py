@@ -147,7 +147,11 @@ class UndoPanel:
             f"<b>{left:,}</b> left alone (changed since, or never read before the run); "
             f"{same:,} already as before.</div>"
         )
-        self.grid.show(table, f"What undoing run {run_id} does, line item by line item")
+        self.grid.show(
+            table,
+            f"What undoing run {run_id} does, line item by line item",
+            wide=["What happens"],
+        )
         return restore
 
     def show_done(self, results: pd.DataFrame) -> None:
