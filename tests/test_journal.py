@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import secrets
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -424,3 +426,29 @@ def test_an_order_seen_leaving_stays_in_flight_when_the_engine_later_calls_it_un
         1,
         2,
     )
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize(
+    "attrs",
+    ['"not a mapping"', '{"corrections": "xyz", "headers": [1]}', '{"corrections": [1, [2]]}'],
+    ids=["not-a-mapping", "wrong-types", "short-records"],
+)
+def test_a_tampered_attrs_record_in_the_journal_is_ignored_not_a_traceback(
+    sandbox: SandboxServer, tmp_path: Path, attrs: str
+) -> None:
+    source = sample_data_dir() / "status_updates.xlsx"
+    send(source, sandbox, tmp_path / "runs", read_back=False)
+    with sqlite3.connect(tmp_path / "runs" / "journal.sqlite3") as db:
+        (text,) = db.execute("SELECT rows FROM run_rows WHERE run_id = 1").fetchone()
+        assert '"attrs"' in text  # the analyst's headers were kept with the run
+        stored = json.loads(text)
+        stored["attrs"] = json.loads(attrs)
+        db.execute("UPDATE run_rows SET rows = ? WHERE run_id = 1", (json.dumps(stored),))
+    db.close()
+
+    record = _record(tmp_path / "runs", 1)
+
+    assert len(record.results) == 51  # the run itself is intact
+    assert record.lines.attrs.get("corrections", ()) == ()
+    assert "headers" not in record.lines.attrs

@@ -104,6 +104,10 @@ def rows_to_json(rows: pd.DataFrame) -> str:
     >>> frame = pd.DataFrame({"purchaseOrderNumber": ["00123"], "source_row": [2]})
     >>> rows_from_json(rows_to_json(frame)).equals(frame)
     True
+    >>> frame.attrs = {"headers": {"purchaseOrderNumber": "PO #"},
+    ...                "corrections": ((2, "PO #", "1", "01"),)}
+    >>> rows_from_json(rows_to_json(frame)).attrs == frame.attrs
+    True
     """
     columns = [str(c) for c in rows.columns]
     attrs = {key: rows.attrs[key] for key in _KEPT_ATTRS if key in rows.attrs}
@@ -132,12 +136,18 @@ def rows_from_json(text: str) -> pd.DataFrame:
     if SOURCE_ROW in frame.columns and frame[SOURCE_ROW].dtype == object:
         frame[SOURCE_ROW] = pd.to_numeric(frame[SOURCE_ROW], errors="coerce")
     kept = stored.get("attrs", {})
+    kept = kept if isinstance(kept, dict) else {}
     if isinstance(kept.get(HEADERS), dict):
         frame.attrs[HEADERS] = {str(k): str(v) for k, v in kept[HEADERS].items()}
     if isinstance(kept.get(HEADER_ROW), int):
         frame.attrs[HEADER_ROW] = kept[HEADER_ROW]
-    if isinstance(kept.get(CORRECTIONS), list):
-        frame.attrs[CORRECTIONS] = tuple(tuple(c) for c in kept[CORRECTIONS])
+    corrections = kept.get(CORRECTIONS)
+    if isinstance(corrections, list):  # only well-formed (row, header, old, new) records
+        frame.attrs[CORRECTIONS] = tuple(
+            (c[0], str(c[1]), str(c[2]), str(c[3]))
+            for c in corrections
+            if isinstance(c, list) and len(c) == 4 and isinstance(c[0], int)
+        )
     return frame
 
 
