@@ -438,6 +438,22 @@ def test_the_teams_status_aliases_from_the_environments_file_apply_in_the_app(
     assert app.suggestions_button.disabled
 
 
+@pytest.mark.badinput
+def test_a_bad_status_alias_is_one_line_and_the_environments_still_load(
+    make_app: MakeApp, tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    envs = environments(tmp_path, sandbox, production=False)
+    envs.write_text(
+        envs.read_text(encoding="utf-8") + '\n[statuses.aliases]\nshipped = "gone"\n',
+        encoding="utf-8",
+    )
+    app = make_app(input_path=SAMPLE_XLSX, environments_file=envs)
+    assert_one_line_error(app, "shipped", "gone")
+    assert "live" in [v for _l, v in app.environment_dropdown.options]  # still there
+    app.validate_button.click()
+    assert "<b>205</b> valid" in app.validation_summary.value  # the built-in spellings
+
+
 def test_fixing_an_invalid_row_in_the_grid_revalidates_and_is_recorded_in_the_report(
     make_app: MakeApp, tmp_path: Path
 ) -> None:
