@@ -211,7 +211,9 @@ def test_reconciliation_notebook_compares_with_spectrum_and_draws_a_chart(
     # Held-back orders were never sent: not "differs", and said so in words.
     assert "never sent (held back)" in out
     assert "another row of this order is invalid" in out
-    lines = pd.read_excel(tmp_path / "reconciliation.xlsx", sheet_name="Lines", dtype=str)
+    lines = pd.read_excel(
+        tmp_path / "reconciliation.xlsx", sheet_name="Lines", dtype=str, engine="openpyxl"
+    )
     held = lines.loc[lines["purchaseOrderNumber"] == "HA-US-DEV00011102"]
     assert set(held["state"]) == {"invalid", "never sent (held back)"}
     # The details read in full (no "..." cut): a whole sentence of the API's answer.
