@@ -422,7 +422,12 @@ def status_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = Non
     """
     team = _checked(aliases)
     statuses = validated[STATUS].astype(str)
-    unknown = (statuses != "") & statuses.map(lambda t: normalise_status(t, team) is None)
+    # Each distinct spelling is looked up once (a handful), then taken per row.
+    which, distinct = pd.factorize(statuses, use_na_sentinel=False)
+    unknown_spelling = np.array(
+        [t != "" and normalise_status(str(t), team) is None for t in distinct], dtype=bool
+    )
+    unknown = unknown_spelling[which] if len(distinct) else np.zeros(len(statuses), dtype=bool)
     counts = statuses[unknown].value_counts(sort=True)
     hints = [suggest_status(str(t), team) for t in counts.index]
     return pd.DataFrame(
