@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -420,7 +421,8 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         held_mask = in_bad_order
         partial_mask = np.zeros(len(po_codes), dtype=bool)
     reported = held_mask | partial_mask
-    set_aside = _held_orders(validated.loc[reported], partial_mask[reported])
+    held_rows = rows_where(validated[[PO, SOURCE_ROW, VALID, PROBLEM]], reported)
+    set_aside = _held_orders(held_rows, partial_mask[reported])
 
     # Sendable line items, duplicates folded into their first row, grouped by order.
     take = pa.array(np.flatnonzero(sendable))
@@ -428,7 +430,7 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     statuses = text_array(validated[STATUS]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
-    line = pd.factorize(codes.astype(np.int64) * (len(ids) + 1) + _codes(ids))[0]
+    line = group_codes(text_array(validated[PO]).take(take), ids)
     first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
     all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)
@@ -452,14 +454,20 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         set_aside=set_aside,
         send_partial_orders=send_partial_orders,
         _ids=ids.take(kept_at).to_numpy(zero_copy_only=False),
-        _statuses=statuses.take(kept_at).to_numpy(zero_copy_only=False),
+        _statuses=_shared_text(statuses.take(kept_at)),
         _bounds=bounds,
     )
 
 
-def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Integer codes of Arrow text (pandas' hashing on its Arrow-backed str dtype)."""
-    return pd.factorize(text_series(values))[0].astype(np.int64)
+def _shared_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Arrow text as a numpy object array holding one str object per distinct value (a
+    column of a few statuses, not a million separate copies of them)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    texts = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    shared: np.ndarray = texts[encoded.indices.to_numpy(zero_copy_only=False)]
+    return shared
 
 
 def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> pa.Array:

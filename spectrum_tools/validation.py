@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.errors import ColumnError, ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.sheets import NUMBER_CELLS, SheetRows
@@ -211,7 +212,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     fully_blank = blank[PO] & blank[LINE_ID] & blank[STATUS]
     if extras and fully_blank.any():
         for col in extras:
-            cells = out[col].to_numpy(dtype=object)[fully_blank]
+            cells = out[col].array[fully_blank].to_numpy(dtype=object)
             fully_blank[fully_blank] = [
                 not (isinstance(v, str) and v.strip()) and not _is_value(v) for v in cells
             ]
@@ -219,9 +220,13 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     dropped = fully_blank | footer
     if dropped.any():
         kept = ~dropped
-        out = out.loc[kept].reset_index(drop=True)
-        keys = {col: values.filter(pa.array(kept)) for col, values in keys.items()}
+        for col in KEY_COLUMNS:  # replaced by the checked keys below: filter them once
+            out[col] = text_series(keys[col], out.index)
+        out = rows_where(out, kept)
+        keys = {col: text_array(out[col]) for col in KEY_COLUMNS}
         blank = {col: mask[kept] for col, mask in blank.items()}
+    # One contiguous array per key: the takes and filters below are then single passes.
+    keys = {col: _contiguous(values) for col, values in keys.items()}
     out.attrs[IGNORED_ROWS] = ignored
 
     problems = _Problems(len(out))
@@ -256,7 +261,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
             f"{col} looks like Excel scientific notation (Excel damaged the id: "
             "format the column as Text and re-export it)",
         )
-        bad = (~sci) & _np(pc.match_substring_regex(values, _BAD_CHARS))
+        bad = (~sci) & _bad_characters(values)
         problems.add(bad, f"{col} contains spaces, control or invisible characters")
         limit = MAX_ID_LENGTH[col]
         long = _np(pc.greater(pc.utf8_length(values), limit))
@@ -277,7 +282,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
         present = pa.array(complete)
         # Line items by dense code (numbered by first appearance), statuses by the code of
         # their spelling's normal form: then everything below is plain numpy, no hashing.
-        line = _group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
+        line = group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
         status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
         status = status_of[which][complete]
         is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
@@ -361,8 +366,8 @@ def problem_summary(validated: pd.DataFrame) -> pd.DataFrame:
         .assign(part=lambda f: f[PROBLEM].astype(str).str.split(r"; (?!did you mean)", regex=True))
         .explode("part")
     )
-    kinds = [_problem_kind(str(t)) for t in parts["part"].tolist()]
-    parts = parts.assign(severity=[k[0] for k in kinds], kind=[k[1] for k in kinds])
+    severity, kind = _problem_kinds(parts["part"].astype(str))
+    parts = parts.assign(severity=severity, kind=kind)
     parts = parts.drop_duplicates(["severity", "kind", SOURCE_ROW])
     grouped = parts.groupby(["severity", "kind"], sort=False)[SOURCE_ROW]
     table = grouped.agg(
@@ -372,6 +377,23 @@ def problem_summary(validated: pd.DataFrame) -> pd.DataFrame:
     table["_rank"] = table["severity"].map(rank)
     table = table.sort_values(["_rank", "rows"], ascending=[True, False], kind="stable")
     return table[columns].reset_index(drop=True)
+
+
+def _problem_kinds(texts: pd.Series) -> tuple[list[str], list[str]]:
+    """(severities, kinds) of problem texts, as :func:`_problem_kind` gives them.
+
+    A duplicate's note names its row, so nearly every one is distinct: those are told
+    apart by their start, and :func:`_problem_kind` runs once per other distinct text.
+    """
+    duplicate = texts.str.startswith("duplicate of row").to_numpy(dtype=bool)
+    severity = np.full(len(texts), _DUPLICATE, dtype=object)
+    kind = np.full(len(texts), "duplicate row", dtype=object)
+    which, distinct = pd.factorize(texts[~duplicate])
+    if len(distinct):
+        kinds = [_problem_kind(str(t)) for t in distinct]
+        severity[~duplicate] = np.array([k[0] for k in kinds], dtype=object)[which]
+        kind[~duplicate] = np.array([k[1] for k in kinds], dtype=object)[which]
+    return severity.tolist(), kind.tolist()
 
 
 def _problem_kind(text: str) -> tuple[str, str]:
@@ -509,7 +531,7 @@ def _number_cells(out: pd.DataFrame, col: str) -> np.ndarray:
 
 def _footer_rows(
     out: pd.DataFrame,
-    keys: Mapping[str, pa.Array],
+    keys: Mapping[str, pa.Array | pa.ChunkedArray],
     blank: Mapping[str, np.ndarray],
     fully_blank: np.ndarray,
     extras: list[str],
@@ -548,30 +570,29 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _trimmed(values: pd.Series) -> pa.Array:
+def _trimmed(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The column as Arrow text (cells rendered by cell_text, ``12345678.0`` as
     ``"12345678"``), white and invisible characters stripped from both ends."""
-    trimmed = pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
-    # One contiguous array: the takes and filters below are then single passes.
-    return trimmed.combine_chunks() if isinstance(trimmed, pa.ChunkedArray) else trimmed
+    return pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
 
 
-def _group_codes(*columns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
-    """Dense int codes of the distinct value combinations, numbered by first appearance.
+def _bad_characters(values: pa.Array) -> np.ndarray:
+    """Which cells hold whitespace, control or invisible characters (:data:`_BAD_SET`).
 
-    Text is hashed by pandas' factorize on the Arrow-backed str dtype (faster than Arrow's
-    own dictionary encoding for a million mostly distinct ids).
+    In ASCII text those are exactly the characters ``ascii_is_printable`` rejects, and the
+    space: two byte scans instead of the regex, which runs on the other cells only.
     """
-    codes: np.ndarray | None = None
-    for values in columns:
-        column = values if isinstance(values, np.ndarray) else text_series(values)
-        column_codes, uniques = pd.factorize(column)
-        column_codes = column_codes.astype(np.int64)
-        if codes is None:
-            codes = column_codes  # already dense, by first appearance
-        else:
-            codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
-    return codes if codes is not None else np.zeros(0, dtype=np.int64)
+    bad: np.ndarray = ~_np(pc.ascii_is_printable(values)) | _np(pc.match_substring(values, " "))
+    other = ~_np(pc.string_is_ascii(values))
+    if other.any():
+        where = np.flatnonzero(other)
+        bad[where] = _np(pc.match_substring_regex(values.take(pa.array(where)), _BAD_CHARS))
+    return bad
+
+
+def _contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The values as one array (a chunked array copied into one buffer)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
@@ -581,14 +602,17 @@ def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
 
 
 def _conflict_text(rows: pd.DataFrame) -> list[str]:
-    grouped = rows.groupby([PO, LINE_ID], sort=False)
-    listing = {
-        key: ", ".join(f"row {r} ({s})" for r, s in zip(g[SOURCE_ROW], g[STATUS], strict=True))
-        for key, g in grouped
-    }
+    """Each conflicting row's text, naming every row of its line item in sheet order."""
+    pos, lines = rows[PO].tolist(), rows[LINE_ID].tolist()
+    listing: dict[tuple[str, str], list[str]] = {}
+    for po, line, r, s in zip(
+        pos, lines, rows[SOURCE_ROW].tolist(), rows[STATUS].tolist(), strict=True
+    ):
+        listing.setdefault((po, line), []).append(f"row {r} ({s})")
+    joined = {key: ", ".join(parts) for key, parts in listing.items()}
     return [
-        f"conflicting statuses for {line}: {listing[(po, line)]}"
-        for po, line in zip(rows[PO], rows[LINE_ID], strict=True)
+        f"conflicting statuses for {line}: {joined[(po, line)]}"
+        for po, line in zip(pos, lines, strict=True)
     ]
 
 
