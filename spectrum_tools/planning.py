@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import text_array, text_series
-from spectrum_tools.columnar import group_codes, rows_where
+from spectrum_tools.columnar import rows_where
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -39,7 +39,7 @@ from spectrum_tools.schema import (
     Outcome,
     StatusUpdate,
 )
-from spectrum_tools.validation import is_validated, validate_updates
+from spectrum_tools.validation import is_validated, line_codes, validate_updates
 
 __all__ = ["Plan", "Request", "plan_updates"]
 
@@ -430,7 +430,7 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     statuses = text_array(validated[STATUS]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
-    line = group_codes(text_array(validated[PO]).take(take), ids)
+    line = pd.factorize(line_codes(validated)[sendable])[0]  # numbered in sheet order
     first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
     all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)

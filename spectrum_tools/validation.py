@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.cells import TEXT, arrow_text, text_array, text_series
 from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.errors import ColumnError, ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
@@ -41,6 +41,7 @@ __all__ = [
     "apply_suggestions",
     "ignored_rows",
     "is_validated",
+    "line_codes",
     "problem_counts",
     "problem_summary",
     "status_suggestions",
@@ -93,6 +94,68 @@ class _ValidatedHere:
 
 
 _VALIDATED_HERE = _ValidatedHere()
+
+# The line codes validate_updates computed, kept with its frame for plan_updates.
+_LINES = "spectrum_tools.line_codes"
+
+
+class _LineCodes:
+    """The ``attrs`` value under ``_LINES``: each row's line-item code, and the order and
+    line-item columns (Arrow arrays) they were computed from.
+
+    Shared, never copied (pandas deep-copies ``attrs`` on every operation); dropped when
+    pickled. The codes hold only while the frame's two columns are those very arrays.
+    """
+
+    __slots__ = ("_codes", "_columns")
+
+    def __init__(self, rows: pd.DataFrame, codes: np.ndarray) -> None:
+        self._columns = (arrow_text(rows[PO]), arrow_text(rows[LINE_ID]))
+        self._codes = codes
+        self._codes.setflags(write=False)
+
+    def codes_for(self, rows: pd.DataFrame) -> np.ndarray | None:
+        """The codes, if ``rows`` still has the columns they were computed from."""
+        if len(rows) != len(self._codes) or not all(rows[c].dtype == TEXT for c in (PO, LINE_ID)):
+            return None
+        po, line_id = self._columns
+        same = arrow_text(rows[PO]) is po and arrow_text(rows[LINE_ID]) is line_id
+        return self._codes if same else None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _LineCodes:
+        return self
+
+    def __copy__(self) -> _LineCodes:
+        return self
+
+    def __reduce__(self) -> tuple[type[object], tuple[()]]:
+        return (object, ())
+
+    def __repr__(self) -> str:
+        return f"<line codes of {len(self._codes)} rows>"
+
+
+def line_codes(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's line item as an int64 code: rows with the same order number and line-item
+    id (as the cells are) share a code; codes are numbered by first appearance.
+
+    :func:`validate_updates` computes them as it folds duplicates and keeps them with the
+    frame it returns; they are reused while that frame's order and line-item columns are
+    the very arrays it made (a copy or a choice of columns keeps them; a filter, a sort or
+    an edited cell makes new ones). Otherwise they are computed here.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2", "P1", "P1"],
+    ...     "recipeSetReadableId": ["A", "A", "B", "A"], "workflowStatus": ["completed"] * 4})
+    >>> line_codes(rows).tolist(), line_codes(validate_updates(rows)).tolist()
+    ([0, 1, 2, 0], [0, 1, 2, 0])
+    """
+    kept = rows.attrs.get(_LINES)
+    codes = kept.codes_for(rows) if isinstance(kept, _LineCodes) else None
+    if codes is None:
+        codes = group_codes(text_array(rows[PO]), text_array(rows[LINE_ID]))
+    return codes
 
 
 def is_validated(rows: pd.DataFrame) -> bool:
@@ -223,7 +286,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
         for col in KEY_COLUMNS:  # replaced by the checked keys below: filter them once
             out[col] = text_series(keys[col], out.index)
         out = rows_where(out, kept)
-        keys = {col: text_array(out[col]) for col in KEY_COLUMNS}
+        keys = {col: arrow_text(out[col]) for col in KEY_COLUMNS}
         blank = {col: mask[kept] for col, mask in blank.items()}
     # One contiguous array per key: the takes and filters below are then single passes.
     keys = {col: _contiguous(values) for col, values in keys.items()}
@@ -275,14 +338,15 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
 
     for col in KEY_COLUMNS:
         out[col] = text_series(keys[col], out.index)
+    lines = group_codes(keys[PO], keys[LINE_ID])
+    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
     if complete.any():
-        present = pa.array(complete)
         # Line items by dense code (numbered by first appearance), statuses by the code of
         # their spelling's normal form: then everything below is plain numpy, no hashing.
-        line = group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
+        line = pd.factorize(lines[complete])[0].astype(np.int64)
         status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
         status = status_of[which][complete]
         is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
@@ -573,7 +637,7 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _trimmed(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The column as Arrow text (cells rendered by cell_text, ``12345678.0`` as
     ``"12345678"``), white and invisible characters stripped from both ends."""
-    return pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
+    return pc.utf8_trim(arrow_text(values), characters=_WHITESPACE + _INVISIBLE)
 
 
 def _bad_characters(values: pa.Array) -> np.ndarray:
