@@ -498,7 +498,9 @@ def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
             "code": codes[bad],
             "note": [
                 p if p.startswith("conflicting statuses") else f"row {r}: {p}"
-                for r, p in zip(held[SOURCE_ROW][bad], held[PROBLEM][bad], strict=True)
+                for r, p in zip(
+                    held[SOURCE_ROW][bad].tolist(), held[PROBLEM][bad].tolist(), strict=True
+                )
             ],
         }
     ).drop_duplicates()

@@ -703,20 +703,28 @@ class _Problems:
             self._parts.append((mask, messages))
 
     def text(self) -> pa.Array:
-        """Every row's problems joined by ``"; "`` (``""`` for a row without any)."""
-        pieces: dict[int, list[str]] = {}
+        """Every row's problems joined by ``"; "``, in the order they were added (``""``
+        for a row without any)."""
+        which = np.zeros(self._n, dtype=np.int64)  # 0: no problem, else 1 + distinct text
+        if not self._parts:
+            return pa.array([""], pa.large_string()).take(pa.array(which))
+        rows, texts = [], []
         for mask, message in self._parts:
-            where = np.flatnonzero(mask).tolist()
+            where = np.flatnonzero(mask)
+            rows.append(where)
             if isinstance(message, str):
-                for i in where:
-                    pieces.setdefault(i, []).append(message)
+                texts.append(np.full(len(where), message, dtype=object))
             else:
-                values = np.asarray(message, dtype=object)
-                for i in where:
-                    pieces.setdefault(i, []).append(str(values[i]))
-        # One entry per distinct text, taken per row: no million-element object array.
-        distinct: dict[str, int] = {"": 0}
-        which = np.zeros(self._n, dtype=np.int64)
-        for row, parts in pieces.items():
-            which[row] = distinct.setdefault("; ".join(parts), len(distinct))
-        return pa.array(list(distinct), pa.large_string()).take(pa.array(which))
+                picked = np.asarray(message, dtype=object)[where]
+                texts.append(np.array([str(t) for t in picked], dtype=object))
+        row = np.concatenate(rows)
+        text = np.concatenate(texts)
+        order = np.argsort(row, kind="stable")  # by row; a row's problems as they were added
+        row, text = row[order], text[order]
+        bounds = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1], [True]]))
+        joined = text[bounds[:-1]]
+        for k in np.flatnonzero(np.diff(bounds) > 1).tolist():  # rows with several problems
+            joined[k] = "; ".join(text[bounds[k] : bounds[k + 1]])
+        codes, distinct = pd.factorize(joined)
+        which[row[bounds[:-1]]] = codes + 1
+        return pa.array(["", *distinct], pa.large_string()).take(pa.array(which))
