@@ -96,7 +96,10 @@ def group_codes(*columns: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return pd.factorize(text_series(values))[0].astype(np.int64)
+    encoded = pc.dictionary_encode(values)  # numbered by first appearance
+    if isinstance(encoded, pa.ChunkedArray):  # one dictionary for all chunks
+        encoded = encoded.combine_chunks()
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _large(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

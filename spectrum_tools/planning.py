@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.cells import arrow_text, text_array, text_series
 from spectrum_tools.columnar import rows_where
 from spectrum_tools.schema import (
     DETAILS,
@@ -426,8 +426,8 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
 
     # Sendable line items, duplicates folded into their first row, grouped by order.
     take = pa.array(np.flatnonzero(sendable))
-    ids = text_array(validated[LINE_ID]).take(take)
-    statuses = text_array(validated[STATUS]).take(take)
+    ids = arrow_text(validated[LINE_ID]).take(take)
+    statuses = arrow_text(validated[STATUS]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
     line = pd.factorize(line_codes(validated)[sendable])[0]  # numbered in sheet order

@@ -288,8 +288,6 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
         out = rows_where(out, kept)
         keys = {col: arrow_text(out[col]) for col in KEY_COLUMNS}
         blank = {col: mask[kept] for col, mask in blank.items()}
-    # One contiguous array per key: the takes and filters below are then single passes.
-    keys = {col: _contiguous(values) for col, values in keys.items()}
     out.attrs[IGNORED_ROWS] = ignored
 
     problems = _Problems(len(out))
@@ -652,11 +650,6 @@ def _bad_characters(values: pa.Array) -> np.ndarray:
         where = np.flatnonzero(other)
         bad[where] = _np(pc.match_substring_regex(values.take(pa.array(where)), _BAD_CHARS))
     return bad
-
-
-def _contiguous(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The values as one array (a chunked array copied into one buffer)."""
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
