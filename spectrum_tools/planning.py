@@ -14,6 +14,7 @@ import itertools
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -95,9 +96,20 @@ class Plan:
     orders: pd.DataFrame
     set_aside: pd.DataFrame
     send_partial_orders: bool = False
-    _ids: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
+    _id_text: np.ndarray | pa.Array | pa.ChunkedArray = field(
+        repr=False, default_factory=lambda: np.empty(0, dtype=object)
+    )
     _statuses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
     _bounds: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, dtype=np.int64))
+
+    @cached_property
+    def _ids(self) -> np.ndarray:
+        """Every line item's id, request after request, as a numpy object array: made from
+        Arrow text on first use, so a plan only counted never makes a str per line item."""
+        if isinstance(self._id_text, np.ndarray):
+            return self._id_text
+        ids: np.ndarray = self._id_text.to_numpy(zero_copy_only=False)
+        return ids
 
     @classmethod
     def from_parts(
@@ -152,7 +164,7 @@ class Plan:
             ),
             set_aside=set_aside,
             send_partial_orders=send_partial_orders,
-            _ids=np.array(list(ids), dtype=object),
+            _id_text=np.array(list(ids), dtype=object),
             _statuses=np.array(list(statuses), dtype=object),
             _bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         )
@@ -300,7 +312,7 @@ class Plan:
             self,
             orders=self.orders.loc[keep].reset_index(drop=True),
             set_aside=pd.concat([self.set_aside, gone[columns]], ignore_index=True),
-            _ids=self._ids[kept_lines],
+            _id_text=self._ids[kept_lines],
             _statuses=self._statuses[kept_lines],
             _bounds=bounds,
         )
@@ -343,7 +355,7 @@ class Plan:
         return replace(
             self,
             orders=orders,
-            _ids=self._ids[kept],
+            _id_text=self._ids[kept],
             _statuses=self._statuses[kept],
             _bounds=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
@@ -453,7 +465,7 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         orders=orders[_ORDER_COLUMNS],
         set_aside=set_aside,
         send_partial_orders=send_partial_orders,
-        _ids=ids.take(kept_at).to_numpy(zero_copy_only=False),
+        _id_text=ids.take(kept_at),
         _statuses=_shared_text(statuses.take(kept_at)),
         _bounds=bounds,
     )
