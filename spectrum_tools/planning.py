@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spectrum_tools.cells import arrow_text, text_array, text_series
-from spectrum_tools.columnar import rows_where
+from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -442,7 +442,10 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     statuses = arrow_text(validated[STATUS]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
-    line = pd.factorize(line_codes(validated)[sendable])[0]  # numbered in sheet order
+    lines = line_codes(validated)[sendable]
+    if (lines < 0).any():  # a row marked valid by hand despite a blank key
+        lines = group_codes(arrow_text(validated[PO]).take(take), ids)
+    line = pd.factorize(lines)[0]  # numbered in sheet order
     first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
     all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)

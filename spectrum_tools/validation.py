@@ -100,26 +100,27 @@ _LINES = "spectrum_tools.line_codes"
 
 
 class _LineCodes:
-    """The ``attrs`` value under ``_LINES``: each row's line-item code, and the order and
-    line-item columns (Arrow arrays) they were computed from.
+    """The ``attrs`` value under ``_LINES``: each row's line-item code (see
+    :func:`line_codes`), and the key columns (Arrow arrays) they were computed from.
 
     Shared, never copied (pandas deep-copies ``attrs`` on every operation); dropped when
-    pickled. The codes hold only while the frame's two columns are those very arrays.
+    pickled. The codes hold only while the frame's key columns are those very arrays.
     """
 
     __slots__ = ("_codes", "_columns")
 
     def __init__(self, rows: pd.DataFrame, codes: np.ndarray) -> None:
-        self._columns = (arrow_text(rows[PO]), arrow_text(rows[LINE_ID]))
+        self._columns = tuple(arrow_text(rows[c]) for c in KEY_COLUMNS)
         self._codes = codes
         self._codes.setflags(write=False)
 
     def codes_for(self, rows: pd.DataFrame) -> np.ndarray | None:
         """The codes, if ``rows`` still has the columns they were computed from."""
-        if len(rows) != len(self._codes) or not all(rows[c].dtype == TEXT for c in (PO, LINE_ID)):
+        if len(rows) != len(self._codes) or not all(rows[c].dtype == TEXT for c in KEY_COLUMNS):
             return None
-        po, line_id = self._columns
-        same = arrow_text(rows[PO]) is po and arrow_text(rows[LINE_ID]) is line_id
+        same = all(
+            arrow_text(rows[c]) is a for c, a in zip(KEY_COLUMNS, self._columns, strict=True)
+        )
         return self._codes if same else None
 
     def __deepcopy__(self, memo: dict[int, object]) -> _LineCodes:
@@ -137,7 +138,8 @@ class _LineCodes:
 
 def line_codes(rows: pd.DataFrame) -> np.ndarray:
     """Each row's line item as an int64 code: rows with the same order number and line-item
-    id (as the cells are) share a code; codes are numbered by first appearance.
+    id (as the cells are) share a code, numbered by first appearance; ``-1`` for a row
+    whose order number, line-item id or status is blank (``""``).
 
     :func:`validate_updates` computes them as it folds duplicates and keeps them with the
     frame it returns; they are reused while that frame's order and line-item columns are
@@ -146,15 +148,31 @@ def line_codes(rows: pd.DataFrame) -> np.ndarray:
 
     Examples
     --------
-    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2", "P1", "P1"],
-    ...     "recipeSetReadableId": ["A", "A", "B", "A"], "workflowStatus": ["completed"] * 4})
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2", "P1", "P1", "P2"],
+    ...     "recipeSetReadableId": ["A", "A", "B", "A", "B"],
+    ...     "workflowStatus": ["completed"] * 4 + [""]})
     >>> line_codes(rows).tolist(), line_codes(validate_updates(rows)).tolist()
-    ([0, 1, 2, 0], [0, 1, 2, 0])
+    ([0, 1, 2, 0, -1], [0, 1, 2, 0, -1])
     """
     kept = rows.attrs.get(_LINES)
     codes = kept.codes_for(rows) if isinstance(kept, _LineCodes) else None
     if codes is None:
-        codes = group_codes(text_array(rows[PO]), text_array(rows[LINE_ID]))
+        keys = {c: text_array(rows[c]) for c in KEY_COLUMNS}
+        complete = ~np.logical_or.reduce([_np(pc.equal(k, "")) for k in keys.values()])
+        codes = _complete_line_codes(keys, complete)
+    return codes
+
+
+def _complete_line_codes(
+    keys: Mapping[str, pa.Array | pa.ChunkedArray], complete: np.ndarray
+) -> np.ndarray:
+    """Line codes (see :func:`line_codes`) of the ``complete`` rows, -1 for the others."""
+    if complete.all():
+        return group_codes(keys[PO], keys[LINE_ID])
+    codes = np.full(len(complete), -1, dtype=np.int64)
+    if complete.any():
+        present = pa.array(complete)
+        codes[complete] = group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
     return codes
 
 
@@ -336,15 +354,15 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
 
     for col in KEY_COLUMNS:
         out[col] = text_series(keys[col], out.index)
-    lines = group_codes(keys[PO], keys[LINE_ID])
-    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
 
     # Duplicates and conflicts are judged among rows whose three keys are present.
     complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
+    lines = _complete_line_codes(keys, complete)
+    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
     if complete.any():
         # Line items by dense code (numbered by first appearance), statuses by the code of
         # their spelling's normal form: then everything below is plain numpy, no hashing.
-        line = pd.factorize(lines[complete])[0].astype(np.int64)
+        line = lines[complete]
         status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
         status = status_of[which][complete]
         is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
