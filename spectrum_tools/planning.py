@@ -439,7 +439,6 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     # Sendable line items, duplicates folded into their first row, grouped by order.
     take = pa.array(np.flatnonzero(sendable))
     ids = arrow_text(validated[LINE_ID]).take(take)
-    statuses = arrow_text(validated[STATUS]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
     lines = line_codes(validated)[sendable]
@@ -448,7 +447,9 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
     line = pd.factorize(lines)[0]  # numbered in sheet order
     first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
-    all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)
+    all_rows = _join_groups(
+        codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders, order=order
+    )
 
     kept = order[first[order]]
     line_counts = np.bincount(codes[kept], minlength=n_orders)
@@ -469,7 +470,7 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         set_aside=set_aside,
         send_partial_orders=send_partial_orders,
         _id_text=ids.take(kept_at),
-        _statuses=_shared_text(statuses.take(kept_at)),
+        _statuses=_shared_text(arrow_text(validated[STATUS]))[sendable][kept],
         _bounds=bounds,
     )
 
@@ -485,9 +486,20 @@ def _shared_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return shared
 
 
-def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> pa.Array:
-    """Join ``values`` per group code (first-seen order kept within each group), in Arrow."""
-    order = np.argsort(codes, kind="stable")
+def _join_groups(
+    codes: np.ndarray,
+    values: np.ndarray,
+    groups: int,
+    sep: str = ",",
+    *,
+    order: np.ndarray | None = None,
+) -> pa.Array:
+    """Join ``values`` per group code (first-seen order kept within each group), in Arrow.
+
+    ``order``: ``np.argsort(codes, kind="stable")``, when the caller has it already.
+    """
+    if order is None:
+        order = np.argsort(codes, kind="stable")
     text = pc.cast(pa.array(values[order]), pa.large_string())
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=groups))])
     lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), text)
