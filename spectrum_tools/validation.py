@@ -6,13 +6,15 @@ for a folded duplicate). All rules run on every row, so one pass reports every p
 Vectorised throughout, on Arrow text: trimming, id checks and lengths are Arrow compute
 kernels over the whole column, statuses are normalised once per distinct spelling, and
 duplicates are found on integer codes (dictionary encoding), never by a Python loop over
-rows; Python only writes the problem texts of the rows that have one.
+rows; Python only writes the problem texts of the rows that have one. The line-item codes
+are computed on a second thread beside the status and id checks (Arrow releases the GIL).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import numpy as np
@@ -312,6 +314,71 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     for col in KEY_COLUMNS:
         problems.add(blank[col], f"blank {col}")
 
+    # Duplicates and conflicts are judged among rows whose three keys are present. Their
+    # line codes (hashing every order number and id, the costliest step) are worked out on
+    # a second thread while this one checks statuses and ids: Arrow's kernels release the
+    # GIL, so on two cores both run at once.
+    complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        grouping = pool.submit(_complete_line_codes, dict(keys), complete)
+        which, normal = _check_keys(out, keys, blank, problems, team)
+        lines = grouping.result()
+
+    for col in KEY_COLUMNS:
+        out[col] = text_series(keys[col], out.index)
+    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
+    if complete.any():
+        # Line items by dense code (numbered by first appearance), statuses by the code of
+        # their spelling's normal form: then everything below is plain numpy, no hashing.
+        line = lines[complete]
+        status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
+        status = status_of[which][complete]
+        is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
+        first_at = np.flatnonzero(is_first)  # first_at[c]: position of line c's first row
+        # A line item is in conflict when any of its rows has another status than its first.
+        differs = status != status[first_at][line]
+        line_conflict = np.zeros(len(first_at), dtype=bool)
+        line_conflict[line[differs]] = True
+        conflict = np.zeros(len(out), dtype=bool)
+        conflict[complete] = line_conflict[line]
+        if conflict.any():
+            texts = np.full(len(out), "", dtype=object)
+            at = pa.array(np.flatnonzero(conflict))
+            rows = pd.DataFrame(
+                {col: keys[col].take(at).to_pylist() for col in KEY_COLUMNS}
+                | {SOURCE_ROW: out[SOURCE_ROW].to_numpy()[conflict]}
+            )
+            texts[conflict] = _conflict_text(rows)
+            problems.add_text(conflict, texts)
+        # Any later row of a line item without conflict repeats its first row exactly.
+        repeat = ~is_first & ~line_conflict[line]
+        if repeat.any():
+            first_row = out[SOURCE_ROW].to_numpy()[complete][first_at[line[repeat]]]
+            duplicate = np.zeros(len(out), dtype=bool)
+            duplicate[complete] = repeat
+            notes = np.full(len(out), "", dtype=object)
+            notes[duplicate] = [f"duplicate of row {r}, folded into it" for r in first_row.tolist()]
+            problems.note(duplicate, notes)
+
+    out[VALID] = ~problems.invalid
+    out[PROBLEM] = text_series(problems.text(), out.index)
+    out.attrs[_STAMP] = _VALIDATED_HERE
+    return out
+
+
+def _check_keys(
+    out: pd.DataFrame,
+    keys: dict[str, pa.Array | pa.ChunkedArray],
+    blank: Mapping[str, np.ndarray],
+    problems: _Problems,
+    team: StatusAliases,
+) -> tuple[np.ndarray, list[str]]:
+    """Check every status and id; add what is wrong to ``problems``.
+
+    ``keys[STATUS]`` is replaced by the statuses in the API's spelling. Returns each row's
+    spelling code and, per code, its normal form (the API status, or the spelling as it
+    is when it is not one).
+    """
     # Statuses: each distinct spelling is normalised (and, if unknown, hinted at) once.
     which, distinct = pd.factorize(text_series(keys[STATUS]))
     spellings = [str(s) for s in distinct]
@@ -351,51 +418,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
             f"{col} stored as a number in Excel: leading zeros may be lost "
             "(format the column as Text if the id has any)",
         )
-
-    for col in KEY_COLUMNS:
-        out[col] = text_series(keys[col], out.index)
-
-    # Duplicates and conflicts are judged among rows whose three keys are present.
-    complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
-    lines = _complete_line_codes(keys, complete)
-    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
-    if complete.any():
-        # Line items by dense code (numbered by first appearance), statuses by the code of
-        # their spelling's normal form: then everything below is plain numpy, no hashing.
-        line = lines[complete]
-        status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
-        status = status_of[which][complete]
-        is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
-        first_at = np.flatnonzero(is_first)  # first_at[c]: position of line c's first row
-        # A line item is in conflict when any of its rows has another status than its first.
-        differs = status != status[first_at][line]
-        line_conflict = np.zeros(len(first_at), dtype=bool)
-        line_conflict[line[differs]] = True
-        conflict = np.zeros(len(out), dtype=bool)
-        conflict[complete] = line_conflict[line]
-        if conflict.any():
-            texts = np.full(len(out), "", dtype=object)
-            at = pa.array(np.flatnonzero(conflict))
-            rows = pd.DataFrame(
-                {col: keys[col].take(at).to_pylist() for col in KEY_COLUMNS}
-                | {SOURCE_ROW: out[SOURCE_ROW].to_numpy()[conflict]}
-            )
-            texts[conflict] = _conflict_text(rows)
-            problems.add_text(conflict, texts)
-        # Any later row of a line item without conflict repeats its first row exactly.
-        repeat = ~is_first & ~line_conflict[line]
-        if repeat.any():
-            first_row = out[SOURCE_ROW].to_numpy()[complete][first_at[line[repeat]]]
-            duplicate = np.zeros(len(out), dtype=bool)
-            duplicate[complete] = repeat
-            notes = np.full(len(out), "", dtype=object)
-            notes[duplicate] = [f"duplicate of row {r}, folded into it" for r in first_row.tolist()]
-            problems.note(duplicate, notes)
-
-    out[VALID] = ~problems.invalid
-    out[PROBLEM] = text_series(problems.text(), out.index)
-    out.attrs[_STAMP] = _VALIDATED_HERE
-    return out
+    return which, normal
 
 
 def problem_counts(validated: pd.DataFrame) -> pd.Series:
