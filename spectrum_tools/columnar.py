@@ -2,8 +2,9 @@
 numbering distinct keys. Pure: no I/O, inputs never mutated.
 
 Both exist because pandas' general paths are slow on Arrow text split into many chunks
-(as the CSV reader leaves it): a boolean ``.loc`` goes through a chunked take, and each
-extra hashing pass over a million ids costs more than all of the checks done on them.
+(as the CSV reader leaves it): a boolean ``.loc`` goes through a chunked take, and a
+hashing pass over a million ids costs more than all of the checks done on them, so a
+pair of keys is hashed once, not once per column and again for the pair.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from spectrum_tools.cells import text_series
 
 __all__ = ["group_codes", "rows_where"]
 
@@ -69,7 +68,7 @@ def group_codes(*columns: pa.Array | pa.ChunkedArray) -> np.ndarray:
     Two columns are hashed once, as one joined text (``first + "\\x00" + second``), when
     no first value contains ``"\\x00"`` (then the join cannot make two pairs equal);
     otherwise, and for any other number of columns, each column is hashed and the codes
-    combined. Text is hashed by pandas' factorize on its Arrow-backed str dtype.
+    combined. Text is hashed by Arrow's dictionary encoding.
 
     Examples
     --------
@@ -86,12 +85,12 @@ def group_codes(*columns: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return _codes(joined)
     codes: np.ndarray | None = None
     for values in columns:
-        column_codes, uniques = pd.factorize(text_series(values))
-        column_codes = column_codes.astype(np.int64)
+        column_codes = _codes(values)  # dense, by first appearance
         if codes is None:
-            codes = column_codes  # already dense, by first appearance
+            codes = column_codes
         else:
-            codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
+            distinct = int(column_codes.max()) + 1 if len(column_codes) else 1
+            codes = pd.factorize(codes * distinct + column_codes)[0].astype(np.int64)
     return codes if codes is not None else np.zeros(0, dtype=np.int64)
 
 
