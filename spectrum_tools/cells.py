@@ -25,6 +25,7 @@ __all__ = [
     "ESCAPED_PATTERN",
     "FORMULA_START",
     "TEXT",
+    "arrow_text",
     "cell_text",
     "excel_safe",
     "is_escaped",
@@ -132,6 +133,25 @@ def text_array(values: pd.Series | pd.Index) -> pa.LargeStringArray:
             (v if type(v) is str else cell_text(v) for v in cells), dtype=object, count=len(cells)
         )
     return pa.array(cells, type=pa.large_string())
+
+
+def arrow_text(values: pd.Series) -> pa.LargeStringArray | pa.ChunkedArray:
+    """Like :func:`text_array`, but a column already held as Arrow text without missing
+    cells comes back as its own Arrow data, chunks and all (no copy into one buffer).
+
+    Examples
+    --------
+    >>> column = pd.Series(["a", "b"], dtype=TEXT)
+    >>> arrow_text(column) is arrow_text(column), arrow_text(column).to_pylist()
+    (True, ['a', 'b'])
+    """
+    arrow = getattr(values.array, "__arrow_array__", None)
+    if values.dtype == TEXT and arrow is not None:
+        data = arrow()
+        arrow_large = isinstance(data, pa.ChunkedArray | pa.Array)
+        if arrow_large and data.type == pa.large_string() and not data.null_count:
+            return data
+    return text_array(values)
 
 
 def text_series(

@@ -14,13 +14,15 @@ import itertools
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.cells import arrow_text, text_array, text_series
+from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.schema import (
     DETAILS,
     LINE_COUNT,
@@ -38,7 +40,7 @@ from spectrum_tools.schema import (
     Outcome,
     StatusUpdate,
 )
-from spectrum_tools.validation import is_validated, validate_updates
+from spectrum_tools.validation import is_validated, line_codes, validate_updates
 
 __all__ = ["Plan", "Request", "plan_updates"]
 
@@ -94,9 +96,20 @@ class Plan:
     orders: pd.DataFrame
     set_aside: pd.DataFrame
     send_partial_orders: bool = False
-    _ids: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
+    _id_text: np.ndarray | pa.Array | pa.ChunkedArray = field(
+        repr=False, default_factory=lambda: np.empty(0, dtype=object)
+    )
     _statuses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=object))
     _bounds: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, dtype=np.int64))
+
+    @cached_property
+    def _ids(self) -> np.ndarray:
+        """Every line item's id, request after request, as a numpy object array: made from
+        Arrow text on first use, so a plan only counted never makes a str per line item."""
+        if isinstance(self._id_text, np.ndarray):
+            return self._id_text
+        ids: np.ndarray = self._id_text.to_numpy(zero_copy_only=False)
+        return ids
 
     @classmethod
     def from_parts(
@@ -151,7 +164,7 @@ class Plan:
             ),
             set_aside=set_aside,
             send_partial_orders=send_partial_orders,
-            _ids=np.array(list(ids), dtype=object),
+            _id_text=np.array(list(ids), dtype=object),
             _statuses=np.array(list(statuses), dtype=object),
             _bounds=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         )
@@ -299,7 +312,7 @@ class Plan:
             self,
             orders=self.orders.loc[keep].reset_index(drop=True),
             set_aside=pd.concat([self.set_aside, gone[columns]], ignore_index=True),
-            _ids=self._ids[kept_lines],
+            _id_text=self._ids[kept_lines],
             _statuses=self._statuses[kept_lines],
             _bounds=bounds,
         )
@@ -342,7 +355,7 @@ class Plan:
         return replace(
             self,
             orders=orders,
-            _ids=self._ids[kept],
+            _id_text=self._ids[kept],
             _statuses=self._statuses[kept],
             _bounds=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
@@ -420,18 +433,23 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         held_mask = in_bad_order
         partial_mask = np.zeros(len(po_codes), dtype=bool)
     reported = held_mask | partial_mask
-    set_aside = _held_orders(validated.loc[reported], partial_mask[reported])
+    held_rows = rows_where(validated[[PO, SOURCE_ROW, VALID, PROBLEM]], reported)
+    set_aside = _held_orders(held_rows, partial_mask[reported])
 
     # Sendable line items, duplicates folded into their first row, grouped by order.
     take = pa.array(np.flatnonzero(sendable))
-    ids = text_array(validated[LINE_ID]).take(take)
-    statuses = text_array(validated[STATUS]).take(take)
+    ids = arrow_text(validated[LINE_ID]).take(take)
     codes, order_po = pd.factorize(po_codes[sendable])  # orders in sheet order
     n_orders = len(order_po)
-    line = pd.factorize(codes.astype(np.int64) * (len(ids) + 1) + _codes(ids))[0]
+    lines = line_codes(validated)[sendable]
+    if (lines < 0).any():  # a row marked valid by hand despite a blank key
+        lines = group_codes(arrow_text(validated[PO]).take(take), ids)
+    line = pd.factorize(lines)[0]  # numbered in sheet order
     first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
     order = np.argsort(codes, kind="stable")
-    all_rows = _join_groups(codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders)
+    all_rows = _join_groups(
+        codes, validated[SOURCE_ROW].to_numpy()[sendable], n_orders, order=order
+    )
 
     kept = order[first[order]]
     line_counts = np.bincount(codes[kept], minlength=n_orders)
@@ -451,20 +469,37 @@ def plan_updates(rows: pd.DataFrame, *, send_partial_orders: bool = False) -> Pl
         orders=orders[_ORDER_COLUMNS],
         set_aside=set_aside,
         send_partial_orders=send_partial_orders,
-        _ids=ids.take(kept_at).to_numpy(zero_copy_only=False),
-        _statuses=statuses.take(kept_at).to_numpy(zero_copy_only=False),
+        _id_text=ids.take(kept_at),
+        _statuses=_shared_text(arrow_text(validated[STATUS]))[sendable][kept],
         _bounds=bounds,
     )
 
 
-def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Integer codes of Arrow text (pandas' hashing on its Arrow-backed str dtype)."""
-    return pd.factorize(text_series(values))[0].astype(np.int64)
+def _shared_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Arrow text as a numpy object array holding one str object per distinct value (a
+    column of a few statuses, not a million separate copies of them)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    texts = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    shared: np.ndarray = texts[encoded.indices.to_numpy(zero_copy_only=False)]
+    return shared
 
 
-def _join_groups(codes: np.ndarray, values: np.ndarray, groups: int, sep: str = ",") -> pa.Array:
-    """Join ``values`` per group code (first-seen order kept within each group), in Arrow."""
-    order = np.argsort(codes, kind="stable")
+def _join_groups(
+    codes: np.ndarray,
+    values: np.ndarray,
+    groups: int,
+    sep: str = ",",
+    *,
+    order: np.ndarray | None = None,
+) -> pa.Array:
+    """Join ``values`` per group code (first-seen order kept within each group), in Arrow.
+
+    ``order``: ``np.argsort(codes, kind="stable")``, when the caller has it already.
+    """
+    if order is None:
+        order = np.argsort(codes, kind="stable")
     text = pc.cast(pa.array(values[order]), pa.large_string())
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=groups))])
     lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), text)
@@ -490,7 +525,9 @@ def _held_orders(rows: pd.DataFrame, partial: np.ndarray) -> pd.DataFrame:
             "code": codes[bad],
             "note": [
                 p if p.startswith("conflicting statuses") else f"row {r}: {p}"
-                for r, p in zip(held[SOURCE_ROW][bad], held[PROBLEM][bad], strict=True)
+                for r, p in zip(
+                    held[SOURCE_ROW][bad].tolist(), held[PROBLEM][bad].tolist(), strict=True
+                )
             ],
         }
     ).drop_duplicates()

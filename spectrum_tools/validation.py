@@ -6,13 +6,15 @@ for a folded duplicate). All rules run on every row, so one pass reports every p
 Vectorised throughout, on Arrow text: trimming, id checks and lengths are Arrow compute
 kernels over the whole column, statuses are normalised once per distinct spelling, and
 duplicates are found on integer codes (dictionary encoding), never by a Python loop over
-rows; Python only writes the problem texts of the rows that have one.
+rows; Python only writes the problem texts of the rows that have one. The line-item codes
+are computed on a second thread beside the status and id checks (Arrow releases the GIL).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import numpy as np
@@ -20,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spectrum_tools.cells import text_array, text_series
+from spectrum_tools.cells import TEXT, arrow_text, text_array, text_series
+from spectrum_tools.columnar import group_codes, rows_where
 from spectrum_tools.errors import ColumnError, ConfigError
 from spectrum_tools.schema import KEY_COLUMNS, LINE_ID, PO, PROBLEM, SOURCE_ROW, STATUS, VALID
 from spectrum_tools.sheets import NUMBER_CELLS, SheetRows
@@ -40,6 +43,7 @@ __all__ = [
     "apply_suggestions",
     "ignored_rows",
     "is_validated",
+    "line_codes",
     "problem_counts",
     "problem_summary",
     "status_suggestions",
@@ -92,6 +96,86 @@ class _ValidatedHere:
 
 
 _VALIDATED_HERE = _ValidatedHere()
+
+# The line codes validate_updates computed, kept with its frame for plan_updates.
+_LINES = "spectrum_tools.line_codes"
+
+
+class _LineCodes:
+    """The ``attrs`` value under ``_LINES``: each row's line-item code (see
+    :func:`line_codes`), and the key columns (Arrow arrays) they were computed from.
+
+    Shared, never copied (pandas deep-copies ``attrs`` on every operation); dropped when
+    pickled. The codes hold only while the frame's key columns are those very arrays.
+    """
+
+    __slots__ = ("_codes", "_columns")
+
+    def __init__(self, rows: pd.DataFrame, codes: np.ndarray) -> None:
+        self._columns = tuple(arrow_text(rows[c]) for c in KEY_COLUMNS)
+        self._codes = codes
+        self._codes.setflags(write=False)
+
+    def codes_for(self, rows: pd.DataFrame) -> np.ndarray | None:
+        """The codes, if ``rows`` still has the columns they were computed from."""
+        if len(rows) != len(self._codes) or not all(rows[c].dtype == TEXT for c in KEY_COLUMNS):
+            return None
+        same = all(
+            arrow_text(rows[c]) is a for c, a in zip(KEY_COLUMNS, self._columns, strict=True)
+        )
+        return self._codes if same else None
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _LineCodes:
+        return self
+
+    def __copy__(self) -> _LineCodes:
+        return self
+
+    def __reduce__(self) -> tuple[type[object], tuple[()]]:
+        return (object, ())
+
+    def __repr__(self) -> str:
+        return f"<line codes of {len(self._codes)} rows>"
+
+
+def line_codes(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's line item as an int64 code: rows with the same order number and line-item
+    id (as the cells are) share a code, numbered by first appearance; ``-1`` for a row
+    whose order number, line-item id or status is blank (``""``).
+
+    :func:`validate_updates` computes them as it folds duplicates and keeps them with the
+    frame it returns; they are reused while that frame's order and line-item columns are
+    the very arrays it made (a copy or a choice of columns keeps them; a filter, a sort or
+    an edited cell makes new ones). Otherwise they are computed here.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"purchaseOrderNumber": ["P1", "P2", "P1", "P1", "P2"],
+    ...     "recipeSetReadableId": ["A", "A", "B", "A", "B"],
+    ...     "workflowStatus": ["completed"] * 4 + [""]})
+    >>> line_codes(rows).tolist(), line_codes(validate_updates(rows)).tolist()
+    ([0, 1, 2, 0, -1], [0, 1, 2, 0, -1])
+    """
+    kept = rows.attrs.get(_LINES)
+    codes = kept.codes_for(rows) if isinstance(kept, _LineCodes) else None
+    if codes is None:
+        keys = {c: text_array(rows[c]) for c in KEY_COLUMNS}
+        complete = ~np.logical_or.reduce([_np(pc.equal(k, "")) for k in keys.values()])
+        codes = _complete_line_codes(keys, complete)
+    return codes
+
+
+def _complete_line_codes(
+    keys: Mapping[str, pa.Array | pa.ChunkedArray], complete: np.ndarray
+) -> np.ndarray:
+    """Line codes (see :func:`line_codes`) of the ``complete`` rows, -1 for the others."""
+    if complete.all():
+        return group_codes(keys[PO], keys[LINE_ID])
+    codes = np.full(len(complete), -1, dtype=np.int64)
+    if complete.any():
+        present = pa.array(complete)
+        codes[complete] = group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
+    return codes
 
 
 def is_validated(rows: pd.DataFrame) -> bool:
@@ -211,7 +295,7 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     fully_blank = blank[PO] & blank[LINE_ID] & blank[STATUS]
     if extras and fully_blank.any():
         for col in extras:
-            cells = out[col].to_numpy(dtype=object)[fully_blank]
+            cells = out[col].array[fully_blank].to_numpy(dtype=object)
             fully_blank[fully_blank] = [
                 not (isinstance(v, str) and v.strip()) and not _is_value(v) for v in cells
             ]
@@ -219,8 +303,10 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     dropped = fully_blank | footer
     if dropped.any():
         kept = ~dropped
-        out = out.loc[kept].reset_index(drop=True)
-        keys = {col: values.filter(pa.array(kept)) for col, values in keys.items()}
+        for col in KEY_COLUMNS:  # replaced by the checked keys below: filter them once
+            out[col] = text_series(keys[col], out.index)
+        out = rows_where(out, kept)
+        keys = {col: arrow_text(out[col]) for col in KEY_COLUMNS}
         blank = {col: mask[kept] for col, mask in blank.items()}
     out.attrs[IGNORED_ROWS] = ignored
 
@@ -228,56 +314,23 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     for col in KEY_COLUMNS:
         problems.add(blank[col], f"blank {col}")
 
-    # Statuses: each distinct spelling is normalised (and, if unknown, hinted at) once.
-    which, distinct = pd.factorize(text_series(keys[STATUS]))
-    spellings = [str(s) for s in distinct]
-    statuses = [normalise_status(s, team) for s in spellings]
-    unknown = np.array(
-        [m is None and s != "" for s, m in zip(spellings, statuses, strict=True)], dtype=bool
-    )
-    if unknown.any():
-        hints = np.array(
-            [_status_hint(s, team) if u else "" for s, u in zip(spellings, unknown, strict=True)],
-            dtype=object,
-        )
-        problems.add_text(unknown[which], hints[which])
-    normal = [m.value if m is not None else s for s, m in zip(spellings, statuses, strict=True)]
-    keys[STATUS] = pa.array(normal, pa.large_string()).take(pa.array(which))
-
-    for col in (PO, LINE_ID):
-        values = keys[col]
-        sci = _np(pc.match_substring_regex(values, _MAYBE_SCIENTIFIC))
-        if sci.any():  # confirm the few candidates with Python's own \d
-            where = np.flatnonzero(sci)
-            texts = values.take(pa.array(where)).to_pylist()
-            sci[where] = [_SCIENTIFIC.fullmatch(t) is not None for t in texts]
-        problems.add(
-            sci,
-            f"{col} looks like Excel scientific notation (Excel damaged the id: "
-            "format the column as Text and re-export it)",
-        )
-        bad = (~sci) & _np(pc.match_substring_regex(values, _BAD_CHARS))
-        problems.add(bad, f"{col} contains spaces, control or invisible characters")
-        limit = MAX_ID_LENGTH[col]
-        long = _np(pc.greater(pc.utf8_length(values), limit))
-        problems.add(long, f"{col} is longer than {limit} characters (no Spectrum id is)")
-        numbers = _number_cells(out, col)
-        problems.note(
-            numbers & ~sci & ~blank[col],
-            f"{col} stored as a number in Excel: leading zeros may be lost "
-            "(format the column as Text if the id has any)",
-        )
+    # Duplicates and conflicts are judged among rows whose three keys are present. Their
+    # line codes (hashing every order number and id, the costliest step) are worked out on
+    # a second thread while this one checks statuses and ids: Arrow's kernels release the
+    # GIL, so on two cores both run at once.
+    complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        grouping = pool.submit(_complete_line_codes, dict(keys), complete)
+        which, normal = _check_keys(out, keys, blank, problems, team)
+        lines = grouping.result()
 
     for col in KEY_COLUMNS:
         out[col] = text_series(keys[col], out.index)
-
-    # Duplicates and conflicts are judged among rows whose three keys are present.
-    complete = ~(blank[PO] | blank[LINE_ID] | blank[STATUS])
+    out.attrs[_LINES] = _LineCodes(out, lines)  # plan_updates groups by them too
     if complete.any():
-        present = pa.array(complete)
         # Line items by dense code (numbered by first appearance), statuses by the code of
         # their spelling's normal form: then everything below is plain numpy, no hashing.
-        line = _group_codes(keys[PO].filter(present), keys[LINE_ID].filter(present))
+        line = lines[complete]
         status_of = pd.factorize(np.asarray(normal, dtype=object))[0]
         status = status_of[which][complete]
         is_first = line > np.maximum.accumulate(np.concatenate([[-1], line[:-1]]))
@@ -311,6 +364,61 @@ def validate_updates(df: pd.DataFrame, *, aliases: Aliases | None = None) -> pd.
     out[PROBLEM] = text_series(problems.text(), out.index)
     out.attrs[_STAMP] = _VALIDATED_HERE
     return out
+
+
+def _check_keys(
+    out: pd.DataFrame,
+    keys: dict[str, pa.Array | pa.ChunkedArray],
+    blank: Mapping[str, np.ndarray],
+    problems: _Problems,
+    team: StatusAliases,
+) -> tuple[np.ndarray, list[str]]:
+    """Check every status and id; add what is wrong to ``problems``.
+
+    ``keys[STATUS]`` is replaced by the statuses in the API's spelling. Returns each row's
+    spelling code and, per code, its normal form (the API status, or the spelling as it
+    is when it is not one).
+    """
+    # Statuses: each distinct spelling is normalised (and, if unknown, hinted at) once.
+    which, distinct = pd.factorize(text_series(keys[STATUS]))
+    spellings = [str(s) for s in distinct]
+    statuses = [normalise_status(s, team) for s in spellings]
+    unknown = np.array(
+        [m is None and s != "" for s, m in zip(spellings, statuses, strict=True)], dtype=bool
+    )
+    if unknown.any():
+        hints = np.array(
+            [_status_hint(s, team) if u else "" for s, u in zip(spellings, unknown, strict=True)],
+            dtype=object,
+        )
+        problems.add_text(unknown[which], hints[which])
+    normal = [m.value if m is not None else s for s, m in zip(spellings, statuses, strict=True)]
+    keys[STATUS] = pa.array(normal, pa.large_string()).take(pa.array(which))
+
+    for col in (PO, LINE_ID):
+        values = keys[col]
+        sci = _np(pc.match_substring_regex(values, _MAYBE_SCIENTIFIC))
+        if sci.any():  # confirm the few candidates with Python's own \d
+            where = np.flatnonzero(sci)
+            texts = values.take(pa.array(where)).to_pylist()
+            sci[where] = [_SCIENTIFIC.fullmatch(t) is not None for t in texts]
+        problems.add(
+            sci,
+            f"{col} looks like Excel scientific notation (Excel damaged the id: "
+            "format the column as Text and re-export it)",
+        )
+        bad = (~sci) & _bad_characters(values)
+        problems.add(bad, f"{col} contains spaces, control or invisible characters")
+        limit = MAX_ID_LENGTH[col]
+        long = _np(pc.greater(pc.utf8_length(values), limit))
+        problems.add(long, f"{col} is longer than {limit} characters (no Spectrum id is)")
+        numbers = _number_cells(out, col)
+        problems.note(
+            numbers & ~sci & ~blank[col],
+            f"{col} stored as a number in Excel: leading zeros may be lost "
+            "(format the column as Text if the id has any)",
+        )
+    return which, normal
 
 
 def problem_counts(validated: pd.DataFrame) -> pd.Series:
@@ -361,8 +469,8 @@ def problem_summary(validated: pd.DataFrame) -> pd.DataFrame:
         .assign(part=lambda f: f[PROBLEM].astype(str).str.split(r"; (?!did you mean)", regex=True))
         .explode("part")
     )
-    kinds = [_problem_kind(str(t)) for t in parts["part"].tolist()]
-    parts = parts.assign(severity=[k[0] for k in kinds], kind=[k[1] for k in kinds])
+    severity, kind = _problem_kinds(parts["part"].astype(str))
+    parts = parts.assign(severity=severity, kind=kind)
     parts = parts.drop_duplicates(["severity", "kind", SOURCE_ROW])
     grouped = parts.groupby(["severity", "kind"], sort=False)[SOURCE_ROW]
     table = grouped.agg(
@@ -372,6 +480,23 @@ def problem_summary(validated: pd.DataFrame) -> pd.DataFrame:
     table["_rank"] = table["severity"].map(rank)
     table = table.sort_values(["_rank", "rows"], ascending=[True, False], kind="stable")
     return table[columns].reset_index(drop=True)
+
+
+def _problem_kinds(texts: pd.Series) -> tuple[list[str], list[str]]:
+    """(severities, kinds) of problem texts, as :func:`_problem_kind` gives them.
+
+    A duplicate's note names its row, so nearly every one is distinct: those are told
+    apart by their start, and :func:`_problem_kind` runs once per other distinct text.
+    """
+    duplicate = texts.str.startswith("duplicate of row").to_numpy(dtype=bool)
+    severity = np.full(len(texts), _DUPLICATE, dtype=object)
+    kind = np.full(len(texts), "duplicate row", dtype=object)
+    which, distinct = pd.factorize(texts[~duplicate])
+    if len(distinct):
+        kinds = [_problem_kind(str(t)) for t in distinct]
+        severity[~duplicate] = np.array([k[0] for k in kinds], dtype=object)[which]
+        kind[~duplicate] = np.array([k[1] for k in kinds], dtype=object)[which]
+    return severity.tolist(), kind.tolist()
 
 
 def _problem_kind(text: str) -> tuple[str, str]:
@@ -422,7 +547,12 @@ def status_suggestions(validated: pd.DataFrame, *, aliases: Aliases | None = Non
     """
     team = _checked(aliases)
     statuses = validated[STATUS].astype(str)
-    unknown = (statuses != "") & statuses.map(lambda t: normalise_status(t, team) is None)
+    # Each distinct spelling is looked up once (a handful), then taken per row.
+    which, distinct = pd.factorize(statuses, use_na_sentinel=False)
+    unknown_spelling = np.array(
+        [t != "" and normalise_status(str(t), team) is None for t in distinct], dtype=bool
+    )
+    unknown = unknown_spelling[which] if len(distinct) else np.zeros(len(statuses), dtype=bool)
     counts = statuses[unknown].value_counts(sort=True)
     hints = [suggest_status(str(t), team) for t in counts.index]
     return pd.DataFrame(
@@ -504,7 +634,7 @@ def _number_cells(out: pd.DataFrame, col: str) -> np.ndarray:
 
 def _footer_rows(
     out: pd.DataFrame,
-    keys: Mapping[str, pa.Array],
+    keys: Mapping[str, pa.Array | pa.ChunkedArray],
     blank: Mapping[str, np.ndarray],
     fully_blank: np.ndarray,
     extras: list[str],
@@ -543,30 +673,24 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _trimmed(values: pd.Series) -> pa.Array:
+def _trimmed(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The column as Arrow text (cells rendered by cell_text, ``12345678.0`` as
     ``"12345678"``), white and invisible characters stripped from both ends."""
-    trimmed = pc.utf8_trim(text_array(values), characters=_WHITESPACE + _INVISIBLE)
-    # One contiguous array: the takes and filters below are then single passes.
-    return trimmed.combine_chunks() if isinstance(trimmed, pa.ChunkedArray) else trimmed
+    return pc.utf8_trim(arrow_text(values), characters=_WHITESPACE + _INVISIBLE)
 
 
-def _group_codes(*columns: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
-    """Dense int codes of the distinct value combinations, numbered by first appearance.
+def _bad_characters(values: pa.Array) -> np.ndarray:
+    """Which cells hold whitespace, control or invisible characters (:data:`_BAD_SET`).
 
-    Text is hashed by pandas' factorize on the Arrow-backed str dtype (faster than Arrow's
-    own dictionary encoding for a million mostly distinct ids).
+    In ASCII text those are exactly the characters ``ascii_is_printable`` rejects, and the
+    space: two byte scans instead of the regex, which runs on the other cells only.
     """
-    codes: np.ndarray | None = None
-    for values in columns:
-        column = values if isinstance(values, np.ndarray) else text_series(values)
-        column_codes, uniques = pd.factorize(column)
-        column_codes = column_codes.astype(np.int64)
-        if codes is None:
-            codes = column_codes  # already dense, by first appearance
-        else:
-            codes = pd.factorize(codes * len(uniques) + column_codes)[0].astype(np.int64)
-    return codes if codes is not None else np.zeros(0, dtype=np.int64)
+    bad: np.ndarray = ~_np(pc.ascii_is_printable(values)) | _np(pc.match_substring(values, " "))
+    other = ~_np(pc.string_is_ascii(values))
+    if other.any():
+        where = np.flatnonzero(other)
+        bad[where] = _np(pc.match_substring_regex(values.take(pa.array(where)), _BAD_CHARS))
+    return bad
 
 
 def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
@@ -576,14 +700,17 @@ def _status_hint(spelling: str, aliases: StatusAliases | None) -> str:
 
 
 def _conflict_text(rows: pd.DataFrame) -> list[str]:
-    grouped = rows.groupby([PO, LINE_ID], sort=False)
-    listing = {
-        key: ", ".join(f"row {r} ({s})" for r, s in zip(g[SOURCE_ROW], g[STATUS], strict=True))
-        for key, g in grouped
-    }
+    """Each conflicting row's text, naming every row of its line item in sheet order."""
+    pos, lines = rows[PO].tolist(), rows[LINE_ID].tolist()
+    listing: dict[tuple[str, str], list[str]] = {}
+    for po, line, r, s in zip(
+        pos, lines, rows[SOURCE_ROW].tolist(), rows[STATUS].tolist(), strict=True
+    ):
+        listing.setdefault((po, line), []).append(f"row {r} ({s})")
+    joined = {key: ", ".join(parts) for key, parts in listing.items()}
     return [
-        f"conflicting statuses for {line}: {listing[(po, line)]}"
-        for po, line in zip(rows[PO], rows[LINE_ID], strict=True)
+        f"conflicting statuses for {line}: {joined[(po, line)]}"
+        for po, line in zip(pos, lines, strict=True)
     ]
 
 
@@ -610,20 +737,28 @@ class _Problems:
             self._parts.append((mask, messages))
 
     def text(self) -> pa.Array:
-        """Every row's problems joined by ``"; "`` (``""`` for a row without any)."""
-        pieces: dict[int, list[str]] = {}
+        """Every row's problems joined by ``"; "``, in the order they were added (``""``
+        for a row without any)."""
+        which = np.zeros(self._n, dtype=np.int64)  # 0: no problem, else 1 + distinct text
+        if not self._parts:
+            return pa.array([""], pa.large_string()).take(pa.array(which))
+        rows, texts = [], []
         for mask, message in self._parts:
-            where = np.flatnonzero(mask).tolist()
+            where = np.flatnonzero(mask)
+            rows.append(where)
             if isinstance(message, str):
-                for i in where:
-                    pieces.setdefault(i, []).append(message)
+                texts.append(np.full(len(where), message, dtype=object))
             else:
-                values = np.asarray(message, dtype=object)
-                for i in where:
-                    pieces.setdefault(i, []).append(str(values[i]))
-        # One entry per distinct text, taken per row: no million-element object array.
-        distinct: dict[str, int] = {"": 0}
-        which = np.zeros(self._n, dtype=np.int64)
-        for row, parts in pieces.items():
-            which[row] = distinct.setdefault("; ".join(parts), len(distinct))
-        return pa.array(list(distinct), pa.large_string()).take(pa.array(which))
+                picked = np.asarray(message, dtype=object)[where]
+                texts.append(np.array([str(t) for t in picked], dtype=object))
+        row = np.concatenate(rows)
+        text = np.concatenate(texts)
+        order = np.argsort(row, kind="stable")  # by row; a row's problems as they were added
+        row, text = row[order], text[order]
+        bounds = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1], [True]]))
+        joined = text[bounds[:-1]]
+        for k in np.flatnonzero(np.diff(bounds) > 1).tolist():  # rows with several problems
+            joined[k] = "; ".join(text[bounds[k] : bounds[k + 1]])
+        codes, distinct = pd.factorize(joined)
+        which[row[bounds[:-1]]] = codes + 1
+        return pa.array(["", *distinct], pa.large_string()).take(pa.array(which))

@@ -83,7 +83,7 @@ def checked_rows(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
 def read_rows(file: str, sheet: str | None, columns: dict[str, str] | None = None) -> pd.DataFrame:
     """The sheet's rows; a sheet with a header and nothing under it is an error here."""
     rows = read_updates(file, sheet=sheet, columns=columns)
-    if not any(bool((rows[c].astype(str).str.strip() != "").any()) for c in KEY_COLUMNS):
+    if not any(_has_text(rows[c].head(100)) or _has_text(rows[c]) for c in KEY_COLUMNS):
         where = str(rows[SOURCE_SHEET].iat[0]) if len(rows) else sheet
         raise SpreadsheetError(
             "there are no update rows under the header (wrong sheet, or an empty export?)",
@@ -91,6 +91,11 @@ def read_rows(file: str, sheet: str | None, columns: dict[str, str] | None = Non
             sheet=where or None,
         )
     return rows
+
+
+def _has_text(column: pd.Series) -> bool:
+    """Whether any cell of ``column`` holds more than whitespace."""
+    return bool((column.astype(str).str.strip() != "").any())
 
 
 def print_plan_summary(plan: Plan) -> None:

@@ -23,7 +23,7 @@ import pyarrow.csv as pa_csv
 from spectrum_tools.cells import ESCAPED_PATTERN
 from spectrum_tools.errors import SpreadsheetError
 from spectrum_tools.sheets.grid import Grid
-from spectrum_tools.sheets.sniffing import decode, sniff_delimiter
+from spectrum_tools.sheets.sniffing import SNIFF_CHARS, decode, sniff_delimiter
 
 __all__ = ["csv_grid", "unescape_column"]
 
@@ -40,6 +40,13 @@ def csv_grid(data: bytes, label: str) -> Grid:
     SpreadsheetError
         Binary data, an empty file, or a row wider than the rows above it (named by line).
     """
+    if data.isascii() and b"\x00" not in data[:4096]:
+        # Plain ASCII, the usual export, is UTF-8 as it is: only the part sniffed is decoded.
+        delim, width = sniff_delimiter(data[:SNIFF_CHARS].decode("ascii"))
+        columns = _arrow_columns(data, delim, width)
+        if columns is None:
+            columns = _pandas_columns(data, "", delim, width, label)
+        return Grid(columns, label, "")
     text, utf8 = decode(data, label)
     delim, width = sniff_delimiter(text)
     columns = _arrow_columns(utf8, delim, width)
@@ -80,7 +87,10 @@ def _arrow_columns(utf8: bytes, delim: str, width: int) -> list[pa.ChunkedArray]
 def _pandas_columns(
     utf8: bytes | None, text: str, delim: str, width: int, label: str
 ) -> list[pa.Array]:
-    """The columns through pandas' C parser: short rows padded, wide rows an error."""
+    """The columns through pandas' C parser: short rows padded, wide rows an error.
+
+    Parses ``utf8`` when given (``text`` is then not used), else ``text``.
+    """
     try:
         frame = pd.read_csv(
             io.BytesIO(utf8) if utf8 is not None else io.StringIO(text),

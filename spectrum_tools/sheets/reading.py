@@ -76,7 +76,7 @@ def read_updates(
     if isinstance(source, pd.DataFrame):
         return frame_from_dataframe(source, columns)
     data, label = _read_bytes(source)
-    if not data.strip():
+    if not data or data.isspace():  # as ``not data.strip()``, without copying the file
         raise SpreadsheetError("the file is empty", file=label)
     if data.startswith(OLE_MAGIC):
         raise SpreadsheetError(

@@ -12,11 +12,13 @@ from typing import Final
 
 from spectrum_tools.errors import SpreadsheetError
 
-__all__ = ["OLE_MAGIC", "ZIP_MAGIC", "decode", "sniff_delimiter"]
+__all__ = ["OLE_MAGIC", "SNIFF_CHARS", "ZIP_MAGIC", "decode", "sniff_delimiter"]
 
 ZIP_MAGIC: Final = b"PK\x03\x04"
 OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _DELIMITERS: Final = (",", ";", "\t", "|")
+SNIFF_CHARS: Final = 65536
+"""How much of the text :func:`sniff_delimiter` looks at."""
 
 
 def decode(data: bytes, label: str) -> tuple[str, bytes]:
@@ -63,7 +65,7 @@ def sniff_delimiter(text: str) -> tuple[str, int]:
     >>> sniff_delimiter("PO;Line;Status\\nP1;A;done\\n")
     (';', 3)
     """
-    lines = [ln for ln in text[:65536].splitlines()[:30] if ln.strip()]
+    lines = [ln for ln in text[:SNIFF_CHARS].splitlines()[:30] if ln.strip()]
     best, best_score, best_width = ",", (0, 0), 1
     for delim in _DELIMITERS:
         counts = Counter(len(r) for r in csv.reader(lines, delimiter=delim))
