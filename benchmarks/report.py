@@ -297,7 +297,8 @@ def markdown(res: Results, charts: Sequence[str]) -> str:
                 f"{i['pyarrow_ms']:.0f} ms, spectrum-tools' own modules "
                 f"{i['spectrum_tools_ms']:.0f} ms); HTTP/retry/server/Jupyter modules loaded: "
                 f"{', '.join(i['heavy_modules']) or 'none'}. `import spectrum_tools.cli` today: "
-                f"{i['full_cli_import_s']:.2f} s (the package root imports the sending stack).",
+                f"{i['full_cli_import_s']:.2f} s (the package root and the CLI import lazily: "
+                "`validate` loads no sending stack).",
             ]
         lines.append("")
 
