@@ -32,6 +32,7 @@ from support.observers import StopAfter
 from support.sandboxes import NEW, order_numbers, send, sheet, store_statuses
 
 from spectrum_tools import Journal, SpectrumClient, resume_run
+from spectrum_tools.engine.pool import run_workers
 from spectrum_tools.engine.sending import DETAILS_MAX
 from spectrum_tools.planning import Request, plan_updates
 from spectrum_tools.results import RunObserver
@@ -163,6 +164,35 @@ def test_a_stop_during_a_retry_wait_leaves_the_order_pending_and_resume_sends_it
         resumed = resume_run(results.attrs["run_id"], client, runs_dir=runs, progress=False)
         assert resumed["outcome"].tolist() == ["updated"]  # before: not sent (failed)
         assert server.answered_ok(row["purchaseOrderNumber"])
+
+
+@pytest.mark.fault
+def test_ctrl_c_while_the_workers_start_stops_the_run_and_never_escapes() -> None:
+    # The first worker is interrupted at once, while the main thread is still starting the
+    # others: before, the KeyboardInterrupt escaped from Thread.start() every time, with
+    # requests in flight and no outcome for them.
+    for _ in range(20):
+        first = threading.Lock()
+        stop = threading.Event()
+        finished = []
+
+        def work(first: threading.Lock = first, finished: list[int] = finished) -> None:
+            if first.acquire(blocking=False):
+                _thread.interrupt_main()
+            finished.append(1)
+
+        run_workers(
+            16,
+            work,
+            name="probe",
+            on_interrupt=stop.set,
+            on_crash=lambda exc: None,
+            stop=stop,
+            drain_s=5.0,
+        )
+
+        assert stop.is_set()  # the run was told to stop
+        assert len(finished) == 16  # and waited for every worker
 
 
 # -- #5: Stop and Ctrl-C wait at most one deadline -------------------------------------------
