@@ -22,6 +22,7 @@ __all__ = [
     "Subparsers",
     "UsageError",
     "add_environment_args",
+    "add_pace_args",
     "add_sheet_args",
     "check_output",
     "runs_with",
@@ -86,6 +87,23 @@ def add_sheet_args(p: argparse.ArgumentParser, *, environments: bool = False) ->
             help="environments file, for the team's status aliases "
             "(default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
         )
+
+
+def add_pace_args(
+    p: argparse.ArgumentParser, *, noun: str = "request", of_run: bool = False
+) -> None:
+    """--max-per-minute and --workers; ``of_run``: they default to the run's own pace."""
+    if of_run:
+        p.add_argument("--max-per-minute", type=float, help=f"{noun} pace (default: the run's)")
+        p.add_argument("--workers", type=int, help=f"{noun}s in flight (default: the run's)")
+        return
+    p.add_argument(
+        "--max-per-minute",
+        type=float,
+        default=100.0,
+        help=f"{noun} pace (default 100: Spectrum's documented safe level)",
+    )
+    p.add_argument("--workers", type=int, default=4, help=f"{noun}s in flight (default 4)")
 
 
 def add_environment_args(p: argparse.ArgumentParser, what: str = "the environment") -> None:

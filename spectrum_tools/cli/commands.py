@@ -20,6 +20,7 @@ from pathlib import Path
 from spectrum_tools.cli.arguments import (
     Subparsers,
     add_environment_args,
+    add_pace_args,
     add_sheet_args,
     runs_with,
 )
@@ -54,13 +55,7 @@ def _send(sub: Subparsers) -> None:
     add_environment_args(p)
     add_sheet_args(p)
     p.add_argument("--dry-run", action="store_true", help="plan and report, send nothing")
-    p.add_argument(
-        "--max-per-minute",
-        type=float,
-        default=100.0,
-        help="request pace (default 100: Spectrum's documented safe level)",
-    )
-    p.add_argument("--workers", type=int, default=4, help="requests in flight (default 4)")
+    add_pace_args(p)
     p.add_argument(
         "--output", "-o", type=Path, help="write results (.xlsx: sheets Orders and Lines; or .csv)"
     )
@@ -147,13 +142,7 @@ def _report(sub: Subparsers) -> None:
     p.add_argument(
         "--output", "-o", type=Path, help="write the comparison (.xlsx: Summary and Lines; .csv)"
     )
-    p.add_argument(
-        "--max-per-minute",
-        type=float,
-        default=100.0,
-        help="read pace (default 100: Spectrum's documented safe level)",
-    )
-    p.add_argument("--workers", type=int, default=4, help="reads in flight (default 4)")
+    add_pace_args(p, noun="read")
     p.add_argument(
         "--from-runs",
         action="store_true",
@@ -171,8 +160,7 @@ def _runs(sub: Subparsers) -> None:
     add_environment_args(p, "the run's environment")
     p.add_argument("--runs-dir", type=Path, help=runs_help)
     p.add_argument("--output", "-o", type=Path, help="write the run's results (.xlsx or .csv)")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    add_pace_args(p, of_run=True)
     p.add_argument("--force", action="store_true", help=_FORCE_HELP)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     runs_with(p, "spectrum_tools.cli.runs:resume_command")
@@ -184,8 +172,7 @@ def _runs(sub: Subparsers) -> None:
     p.add_argument("--runs-dir", type=Path, help=runs_help)
     p.add_argument("--output", "-o", type=Path, help="write the new run's results")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    add_pace_args(p, of_run=True)
     p.add_argument("--force", action="store_true", help=_FORCE_HELP)
     runs_with(p, "spectrum_tools.cli.runs:retry_command")
 
@@ -215,8 +202,7 @@ def _undo(sub: Subparsers) -> None:
         help="also restore line items someone changed since the run (their change is lost)",
     )
     p.add_argument("--output", "-o", type=Path, help="write the undo's results (.xlsx or .csv)")
-    p.add_argument("--max-per-minute", type=float, help="request pace (default: the run's)")
-    p.add_argument("--workers", type=int, help="requests in flight (default: the run's)")
+    add_pace_args(p, of_run=True)
     runs_with(p, "spectrum_tools.cli.undo:undo_command")
 
 
