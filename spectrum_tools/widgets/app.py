@@ -696,25 +696,13 @@ class BulkUpdateApp:
         if self.run_id is None:
             raise ConfigError("no run to retry yet: send one first")
         run_id = self.run_id
-        env = self._environment_of_run(run_id)
-        include = bool(self.include_not_found.value)
-        connection = self._connect(env, run_id=run_id)
-        pace = self._pace()
         self._pending_from = self._sent_from.get(run_id)
-
-        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            return retry_failed(
-                run_id,
-                connection.client,
-                include_not_found=include,
-                runs_dir=self.runs_dir,
-                progress=False,
-                stop=stop,
-                observers=[observer],
-                **pace,
-            )
-
-        self._start(f"Retrying the failures of run {run_id}", work)
+        self._start_on_run(
+            run_id,
+            retry_failed,
+            "Retrying the failures of run {run}",
+            include_not_found=bool(self.include_not_found.value),
+        )
 
     def _ask_resume_picked(self) -> None:
         run_id = self.results_panel.selected_run()
@@ -746,31 +734,17 @@ class BulkUpdateApp:
         )
 
     def _resume(self, run_id: int) -> None:
-        env = self._environment_of_run(run_id)
-        connection = self._connect(env, run_id=run_id)
-        pace = self._pace()
         self._pending_from = self._sent_from.get(run_id)
         with Journal.existing(self.runs_dir) as journal:
             record = journal.load_run(run_id)
         # The orders the run sends (not those it set aside) that earlier sessions settled.
         sent = record.results[PO].isin(record.plan.orders[PO])
         settled = record.results.loc[sent, OUTCOME].value_counts()
-
-        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            return resume_run(
-                run_id,
-                connection.client,
-                runs_dir=self.runs_dir,
-                progress=False,
-                stop=stop,
-                observers=[observer],
-                **pace,
-            )
-
-        self._start(
-            f"Resuming run {run_id} on {env.name}",
-            work,
-            {str(k): int(v) for k, v in settled.items()},
+        self._start_on_run(
+            run_id,
+            resume_run,
+            "Resuming run {run} on {env}",
+            earlier={str(k): int(v) for k, v in settled.items()},
         )
 
     # ------------------------------------------------------------------ undo
@@ -824,23 +798,8 @@ class BulkUpdateApp:
         self._say("Check what it restores, then press “Yes, send” in step 5.", self.undo_panel.note)
 
     def _undo(self, run_id: int) -> None:
-        env = self._environment_of_run(run_id)
-        connection = self._connect(env, run_id=run_id)
-        pace = self._pace()
         self._pending_from = None
-
-        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
-            return undo_run(
-                run_id,
-                connection.client,
-                runs_dir=self.runs_dir,
-                progress=False,
-                stop=stop,
-                observers=[observer],
-                **pace,
-            )
-
-        self._start(f"Undoing run {run_id} on {env.name}", work)
+        self._start_on_run(run_id, undo_run, "Undoing run {run} on {env}")
 
     def _host_of_run(self, run_id: int) -> str:
         with Journal.existing(self.runs_dir) as journal:
@@ -861,6 +820,38 @@ class BulkUpdateApp:
             f"run {run_id} was sent to {host}, which is not in your environments: pick "
             f"“custom URL…” and type https://{host}"
         )
+
+    def _start_on_run(
+        self,
+        run_id: int,
+        action: Callable[..., pd.DataFrame],
+        what: str,
+        *,
+        earlier: Mapping[str, int] | None = None,
+        **options: Any,
+    ) -> None:
+        """Run ``action(run_id, client, ...)`` (resume, retry or undo a journaled run) in
+        the background, on the run's own environment at the pace on screen.
+
+        ``what`` is the message, with ``{run}`` and ``{env}``; ``earlier`` as :meth:`_start`.
+        """
+        env = self._environment_of_run(run_id)
+        connection = self._connect(env, run_id=run_id)
+        pace = self._pace()
+
+        def work(stop: threading.Event, observer: WidgetProgress) -> pd.DataFrame:
+            return action(
+                run_id,
+                connection.client,
+                runs_dir=self.runs_dir,
+                progress=False,
+                stop=stop,
+                observers=[observer],
+                **options,
+                **pace,
+            )
+
+        self._start(what.format(run=run_id, env=env.name), work, earlier)
 
     def _pace(self) -> dict[str, Any]:
         options = self.preview_panel.options()
