@@ -22,6 +22,7 @@ __all__ = [
     "Subparsers",
     "UsageError",
     "add_environment_args",
+    "add_handoff_args",
     "add_pace_args",
     "add_sheet_args",
     "check_output",
@@ -87,6 +88,19 @@ def add_sheet_args(p: argparse.ArgumentParser, *, environments: bool = False) ->
             help="environments file, for the team's status aliases "
             "(default: SPECTRUM_ENVIRONMENTS or ./spectrum-environments.toml)",
         )
+
+
+def add_handoff_args(p: argparse.ArgumentParser) -> None:
+    """--errors FILE and --successes FILE: the files an analyst hands on (send, report)."""
+    p.add_argument(
+        "--errors",
+        type=Path,
+        metavar="FILE",
+        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
+    )
+    p.add_argument(
+        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
+    )
 
 
 def add_pace_args(

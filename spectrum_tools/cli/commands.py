@@ -20,6 +20,7 @@ from pathlib import Path
 from spectrum_tools.cli.arguments import (
     Subparsers,
     add_environment_args,
+    add_handoff_args,
     add_pace_args,
     add_sheet_args,
     runs_with,
@@ -59,15 +60,7 @@ def _send(sub: Subparsers) -> None:
     p.add_argument(
         "--output", "-o", type=Path, help="write results (.xlsx: sheets Orders and Lines; or .csv)"
     )
-    p.add_argument(
-        "--errors",
-        type=Path,
-        metavar="FILE",
-        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
-    )
-    p.add_argument(
-        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
-    )
+    add_handoff_args(p)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument(
         "--retry-without-missing",
@@ -123,15 +116,7 @@ def _report(sub: Subparsers) -> None:
         "-o",
         help="FILE.xlsx (Summary, Orders, Lines, Invalid rows); FOLDER/ or FILE.csv for CSVs",
     )
-    p.add_argument(
-        "--errors",
-        type=Path,
-        metavar="FILE",
-        help="write the rows that did not go through (.xlsx or .csv), ready to fix and send",
-    )
-    p.add_argument(
-        "--successes", type=Path, metavar="FILE", help="write the rows that went through"
-    )
+    add_handoff_args(p)
     p.add_argument("--runs-dir", type=Path, help="runs folder (default ./spectrum-runs)")
     runs_with(p, "spectrum_tools.cli.report:report_command")
 
