@@ -996,9 +996,9 @@ class BulkUpdateApp:
     def _write_files(self, run_id: int, results: pd.DataFrame) -> None:
         """The report (the corrections come with the run), the error and success files."""
         folder = self.runs_dir / "reports"
-        report = write_report(run_id, folder / f"run-{run_id}-report.xlsx", runs_dir=self.runs_dir)
         with Journal.existing(self.runs_dir) as journal:
             record = journal.load_run(run_id)
+        report = write_report(record, folder / f"run-{run_id}-report.xlsx")  # read once
         lines = line_results(results, record.plan)
         sent_from = self._sent_from.get(run_id)
         if sent_from is not None:  # the cells as the sheet had them, in its column order
